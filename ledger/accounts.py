@@ -1,0 +1,153 @@
+"""Double entry: the chart of accounts and the postings of every money event.
+
+Every event that moves money maps to postings. A posting moves an amount of cents from one
+named account to another: the first loses it, the second gains it. Because each posting takes
+from one account exactly what it gives to the other, the sum of all balances, the trial
+balance, is zero after every event. Funders' accounts run negative: their balance is minus
+what they have put in and not had back.
+
+Account names carry their kind first and their owner after it:
+
+| kind                | name                              | holds                          |
+|---------------------|-----------------------------------|--------------------------------|
+| `funder`            | `funder:{funder id}`              | minus what the funder provided |
+| `campaign_budget`   | `campaign_budget:{campaign id}`   | budget not yet granted         |
+| `teacher_available` | `teacher_available:{account id}`  | credit the teacher may spend   |
+| `teacher_held`      | `teacher_held:{account id}`       | credit set aside by holds      |
+| `vendor_payable`    | `vendor_payable:{vendor id}`      | owed to a vendor for captures  |
+
+This mapping is a pure function of the event: projections fold it, tests fold it, and an
+auditor replaying the log gets the same books.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from uuid import UUID
+
+from ledger.campaigns import Campaign
+from ledger.credits import CreditAccount
+
+ACCOUNT_KINDS = (
+    "funder",
+    "campaign_budget",
+    "teacher_available",
+    "teacher_held",
+    "vendor_payable",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    source: str
+    destination: str
+    amount_cents: int
+
+
+def funder(funder_id: str) -> str:
+    return f"funder:{funder_id}"
+
+
+def campaign_budget(campaign_id: UUID) -> str:
+    return f"campaign_budget:{campaign_id}"
+
+
+def teacher_available(account_id: UUID) -> str:
+    return f"teacher_available:{account_id}"
+
+
+def teacher_held(account_id: UUID) -> str:
+    return f"teacher_held:{account_id}"
+
+
+def vendor_payable(vendor_id: str) -> str:
+    return f"vendor_payable:{vendor_id}"
+
+
+def account_kind(account: str) -> str:
+    return account.split(":", 1)[0]
+
+
+def postings(event: object) -> tuple[Posting, ...]:
+    """The postings of one event; () for events that move no money."""
+    handler = _HANDLERS.get(type(event))
+    return tuple(p for p in handler(event) if p.amount_cents) if handler else ()
+
+
+def fold(events: Iterable[object]) -> dict[str, int]:
+    """Balances of every account after the given events, from zero."""
+    balances: dict[str, int] = {}
+    for event in events:
+        apply_postings(balances, postings(event))
+    return balances
+
+
+def apply_postings(balances: dict[str, int], moves: Iterable[Posting]) -> None:
+    for p in moves:
+        balances[p.source] = balances.get(p.source, 0) - p.amount_cents
+        balances[p.destination] = balances.get(p.destination, 0) + p.amount_cents
+
+
+def _opened(e: Campaign.Opened) -> Iterator[Posting]:
+    for funder_id, cents in e.contributions:
+        yield Posting(funder(funder_id), campaign_budget(e.originator_id), cents)
+
+
+def _closed(e: Campaign.Closed) -> Iterator[Posting]:
+    for funder_id, cents in e.returned:
+        yield Posting(campaign_budget(e.originator_id), funder(funder_id), cents)
+
+
+def _granted(e: CreditAccount.Granted) -> Iterator[Posting]:
+    yield Posting(
+        campaign_budget(e.campaign_id), teacher_available(e.originator_id), e.amount_cents
+    )
+
+
+def _topped_up(e: CreditAccount.ToppedUp) -> Iterator[Posting]:
+    yield Posting(funder(e.authority_id), teacher_available(e.originator_id), e.amount_cents)
+
+
+def _hold_placed(e: CreditAccount.HoldPlaced) -> Iterator[Posting]:
+    yield Posting(teacher_available(e.originator_id), teacher_held(e.originator_id), e.amount_cents)
+
+
+def _hold_captured(e: CreditAccount.HoldCaptured) -> Iterator[Posting]:
+    held = teacher_held(e.originator_id)
+    yield Posting(held, vendor_payable(e.vendor_id), e.amount_cents)
+    yield Posting(held, teacher_available(e.originator_id), e.released_cents)
+
+
+def _hold_returned(e: CreditAccount.HoldReleased | CreditAccount.HoldExpired) -> Iterator[Posting]:
+    yield Posting(teacher_held(e.originator_id), teacher_available(e.originator_id), e.amount_cents)
+
+
+def _refunded(e: CreditAccount.Refunded) -> Iterator[Posting]:
+    payable = vendor_payable(e.vendor_id)
+    returned = sum(c for _, c in e.returned)
+    yield Posting(payable, teacher_available(e.originator_id), e.amount_cents - returned)
+    for funder_id, cents in e.returned:
+        yield Posting(payable, funder(funder_id), cents)
+
+
+def _remainder_expired(e: CreditAccount.RemainderExpired) -> Iterator[Posting]:
+    for funder_id, cents in e.returned:
+        yield Posting(teacher_available(e.originator_id), funder(funder_id), cents)
+
+
+_HANDLERS = {
+    Campaign.Opened: _opened,
+    Campaign.Closed: _closed,
+    CreditAccount.Granted: _granted,
+    CreditAccount.ToppedUp: _topped_up,
+    CreditAccount.HoldPlaced: _hold_placed,
+    CreditAccount.HoldCaptured: _hold_captured,
+    CreditAccount.HoldReleased: _hold_returned,
+    CreditAccount.HoldExpired: _hold_returned,
+    CreditAccount.Refunded: _refunded,
+    CreditAccount.RemainderExpired: _remainder_expired,
+}
+
+# The topics a balances projection must read: every event that can move money.
+MONEY_EVENT_TYPES = tuple(_HANDLERS)

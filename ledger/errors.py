@@ -1,0 +1,165 @@
+"""One tree of domain errors, each with a stable snake_case code.
+
+Everything a user can cause raises a `DomainError`; the API maps each family to one HTTP
+status and renders the code in an RFC 9457 problem body. Programmer errors are assertions.
+Library errors are converted to domain errors `from None` at the edge where they arise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of every error a user can cause. `code` is stable: clients match on it."""
+
+    code = "domain_error"
+    title = "The request was refused"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+# Bad input: the request itself is wrong, whatever the state of the books.
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    title = "Invalid input"
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+    title = "Invalid amount"
+
+
+class InvalidIdentifier(InvalidInput):
+    code = "invalid_identifier"
+    title = "Invalid identifier"
+
+
+class InvalidPeriod(InvalidInput):
+    code = "invalid_period"
+    title = "Invalid period"
+
+
+class InvalidFunders(InvalidInput):
+    code = "invalid_funders"
+    title = "Invalid funders"
+
+
+# Not found.
+class NotFound(DomainError):
+    code = "not_found"
+    title = "Not found"
+
+
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+    title = "Campaign not found"
+
+
+class CreditAccountNotFound(NotFound):
+    code = "credit_account_not_found"
+    title = "Credit account not found"
+
+
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+    title = "Hold not found"
+
+
+# Conflicts with the state of the books.
+class Conflict(DomainError):
+    code = "conflict"
+    title = "Conflict with the current state"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused with a different request"
+
+
+class CampaignNotOpen(Conflict):
+    code = "campaign_not_open"
+    title = "The campaign is not open"
+
+
+class CampaignStillRunning(Conflict):
+    code = "campaign_still_running"
+    title = "The campaign's validity window has not ended"
+
+
+class OutsideValidity(Conflict):
+    code = "outside_campaign_validity"
+    title = "Outside the campaign's validity window"
+
+
+class BudgetExceeded(Conflict):
+    code = "campaign_budget_exceeded"
+    title = "The campaign budget is exceeded"
+
+
+class InsufficientCredit(Conflict):
+    code = "insufficient_credit"
+    title = "Insufficient credit"
+
+
+class CreditAccountExpired(Conflict):
+    code = "credit_account_expired"
+    title = "The credit account has expired"
+
+
+class HoldAlreadyResolved(Conflict):
+    code = "hold_already_resolved"
+    title = "The hold is no longer pending"
+
+
+class HoldExpired(Conflict):
+    code = "hold_expired"
+    title = "The hold has expired"
+
+
+class CaptureExceedsHold(Conflict):
+    code = "capture_exceeds_hold"
+    title = "Capture exceeds the held amount"
+
+
+class RefundExceedsCaptured(Conflict):
+    code = "refund_exceeds_captured"
+    title = "Refund exceeds the captured amount"
+
+
+class HoldNotCaptured(Conflict):
+    code = "hold_not_captured"
+    title = "The hold was not captured"
+
+
+class ConcurrencyConflict(Conflict):
+    code = "concurrency_conflict"
+    title = "Too many concurrent changes; retry"
+
+
+# The store is unreachable or misconfigured: not the user's fault, but a clear message.
+class StoreUnavailable(DomainError):
+    code = "store_unavailable"
+    title = "The event store is unavailable"
+
+
+class SchemaNotMigrated(StoreUnavailable):
+    code = "schema_not_migrated"
+    title = "The database has not been migrated; run `tirelire migrate`"
+
+
+def all_error_classes() -> list[type[DomainError]]:
+    """Every class of the tree, for the API's mapping and for tests of code stability."""
+    found: list[type[DomainError]] = []
+    pending: list[type[DomainError]] = [DomainError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found

@@ -1,0 +1,138 @@
+"""Settings: one frozen object built from the environment in one place.
+
+Nothing in Tirelire reads `os.environ` at import time; entry points call
+`Settings.from_env()` once and pass the object down.
+
+| variable                     | default              | meaning                             |
+|------------------------------|----------------------|-------------------------------------|
+| `TIRELIRE_DATABASE_URL`      | `sqlite:///tirelire.db` | `sqlite:///path`, `postgresql://…` or `memory://` |
+| `TIRELIRE_BATCH_MAX_COMMANDS`| 256                  | commands per group commit           |
+| `TIRELIRE_GRANT_CHUNK_SIZE`  | 2000                 | teachers per bulk-grant transaction |
+| `TIRELIRE_POLL_INTERVAL_MS`  | 200                  | projection polling interval         |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ledger.errors import InvalidInput
+
+DEFAULT_DATABASE_URL = "sqlite:///tirelire.db"
+MAX_BATCH_COMMANDS = 4096
+MAX_GRANT_CHUNK_SIZE = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where events and read models live, in the terms of each library that needs it."""
+
+    kind: str  # "sqlite", "postgresql" or "memory"
+    sqlite_path: Path | None = None
+    pg_host: str = ""
+    pg_port: int = 5432
+    pg_user: str = ""
+    pg_password: str = ""
+    pg_dbname: str = ""
+
+    @classmethod
+    def from_url(cls, url: str) -> StoreConfig:
+        parts = urlsplit(url)
+        scheme = parts.scheme.split("+", 1)[0]
+        if scheme == "memory":
+            return cls(kind="memory")
+        if scheme == "sqlite":
+            path = unquote(url.split("://", 1)[1])
+            path = path[1:] if path.startswith("/") else path
+            if not path or ":memory:" in path:
+                raise InvalidInput("a SQLite database needs a file path: sqlite:///tirelire.db")
+            return cls(kind="sqlite", sqlite_path=Path(path))
+        if scheme in ("postgresql", "postgres"):
+            return cls(
+                kind="postgresql",
+                pg_host=parts.hostname or "127.0.0.1",
+                pg_port=parts.port or 5432,
+                pg_user=unquote(parts.username or "postgres"),
+                pg_password=unquote(parts.password or ""),
+                pg_dbname=parts.path.lstrip("/") or "postgres",
+            )
+        raise InvalidInput(
+            f"unsupported database URL {url!r}: use sqlite:///path or postgresql://host/db"
+        )
+
+    def sqlalchemy_url(self) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.sqlite_path}"
+        if self.kind == "postgresql":
+            auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
+            return f"postgresql+psycopg://{auth}@{self.pg_host}:{self.pg_port}/{self.pg_dbname}"
+        raise InvalidInput("the in-memory store has no SQL database for read models")
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The library's own settings for this store. Tables come from migrations only."""
+        if self.kind == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.kind == "sqlite":
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "APPLICATION_RECORDER_TOPIC": "ledger.store:LedgerSQLiteRecorder",
+                "CREATE_TABLE": "n",
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_HOST": self.pg_host,
+            "POSTGRES_PORT": str(self.pg_port),
+            "POSTGRES_USER": self.pg_user,
+            "POSTGRES_PASSWORD": self.pg_password,
+            "POSTGRES_DBNAME": self.pg_dbname,
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "4",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "CREATE_TABLE": "n",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    batch_max_commands: int = 256
+    grant_chunk_size: int = 2000
+    poll_interval_ms: int = 200
+
+    def __post_init__(self) -> None:
+        StoreConfig.from_url(self.database_url)  # refuse a bad URL at once
+        if not 1 <= self.batch_max_commands <= MAX_BATCH_COMMANDS:
+            raise InvalidInput(f"batch size must be 1 to {MAX_BATCH_COMMANDS}")
+        if not 1 <= self.grant_chunk_size <= MAX_GRANT_CHUNK_SIZE:
+            raise InvalidInput(f"grant chunk size must be 1 to {MAX_GRANT_CHUNK_SIZE}")
+        if not 1 <= self.poll_interval_ms <= 60_000:
+            raise InvalidInput("poll interval must be 1 to 60000 ms")
+
+    @property
+    def store(self) -> StoreConfig:
+        return StoreConfig.from_url(self.database_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            database_url=env.get("TIRELIRE_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            batch_max_commands=_int(env, "TIRELIRE_BATCH_MAX_COMMANDS", 256),
+            grant_chunk_size=_int(env, "TIRELIRE_GRANT_CHUNK_SIZE", 2000),
+            poll_interval_ms=_int(env, "TIRELIRE_POLL_INTERVAL_MS", 200),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, not {raw!r}") from None

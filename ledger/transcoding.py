@@ -1,0 +1,106 @@
+"""Events on disk: msgpack with a few extension types.
+
+The library's mapper turns a domain event into a dict of plain values; this transcoder turns
+that dict into bytes. msgpack is about twice as cheap as JSON to encode and decode, and three
+times smaller. Types msgpack lacks travel as extension types, so that each round-trips
+exactly: UUID, datetime (UTC as 8 bytes of microseconds, any other as ISO 8601), date, Money
+and registered enums.
+
+Events hold tuples, never lists (their fields are immutable): msgpack arrays decode as
+tuples. Enums are registered by name: decoding never imports a class named by stored data.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+import msgpack
+from eventsourcing.persistence import Transcoder
+
+from ledger.money import Money
+
+EXT_UUID = 1
+EXT_UTC_DATETIME = 2
+EXT_DATE = 3
+EXT_ISO_DATETIME = 4
+EXT_MONEY = 5
+EXT_ENUM = 6
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
+_MICROS = struct.Struct(">q")
+
+
+class UnknownEnumError(TypeError):
+    """Stored data names an enum that was not registered: a programming or version error."""
+
+
+def _encode_datetime(value: datetime) -> msgpack.ExtType:
+    if value.tzinfo is UTC:
+        return msgpack.ExtType(EXT_UTC_DATETIME, _MICROS.pack((value - EPOCH) // ONE_MICROSECOND))
+    return msgpack.ExtType(EXT_ISO_DATETIME, value.isoformat().encode())
+
+
+_ENCODERS: dict[type, Callable[[Any], Any]] = {
+    UUID: lambda v: msgpack.ExtType(EXT_UUID, v.bytes),
+    datetime: _encode_datetime,
+    date: lambda v: msgpack.ExtType(EXT_DATE, v.isoformat().encode()),
+    tuple: list,  # packed as an array, which decodes as a tuple
+    Money: lambda v: msgpack.ExtType(EXT_MONEY, _MICROS.pack(v.cents)),
+}
+
+
+class MsgpackTranscoder(Transcoder):
+    def __init__(self, enum_types: tuple[type[Enum], ...] = ()) -> None:
+        self._enums: dict[str, type[Enum]] = {}
+        for enum_type in enum_types:
+            self.register_enum(enum_type)
+
+    def register_enum(self, enum_type: type[Enum]) -> None:
+        self._enums[f"{enum_type.__module__}:{enum_type.__qualname__}"] = enum_type
+
+    def encode(self, obj: Any) -> bytes:
+        return msgpack.packb(obj, default=self._default, strict_types=True, use_bin_type=True)
+
+    def decode(self, data: bytes) -> Any:
+        return msgpack.unpackb(
+            data, ext_hook=self._ext_hook, raw=False, strict_map_key=False, use_list=False
+        )
+
+    def _default(self, obj: Any) -> Any:
+        encoder = _ENCODERS.get(type(obj))
+        if encoder is not None:
+            return encoder(obj)
+        if isinstance(obj, Enum):
+            return self._encode_enum(obj)
+        raise TypeError(f"cannot encode {type(obj).__qualname__} in an event: {obj!r}")
+
+    def _encode_enum(self, member: Enum) -> msgpack.ExtType:
+        name = f"{type(member).__module__}:{type(member).__qualname__}"
+        if name not in self._enums:
+            raise UnknownEnumError(f"enum {name} is not registered with the transcoder")
+        return msgpack.ExtType(EXT_ENUM, self.encode((name, member.value)))
+
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        if code == EXT_UUID:
+            return UUID(bytes=data)
+        if code == EXT_UTC_DATETIME:
+            return EPOCH + _MICROS.unpack(data)[0] * ONE_MICROSECOND
+        if code == EXT_ISO_DATETIME:
+            return datetime.fromisoformat(data.decode())
+        if code == EXT_DATE:
+            return date.fromisoformat(data.decode())
+        if code == EXT_MONEY:
+            return Money(_MICROS.unpack(data)[0])
+        if code == EXT_ENUM:
+            name, value = self.decode(data)
+            try:
+                return self._enums[name](value)
+            except KeyError:
+                raise UnknownEnumError(f"stored enum {name} is not registered") from None
+        raise TypeError(f"unknown msgpack extension type {code} in a stored event")
