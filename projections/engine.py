@@ -1,0 +1,36 @@
+"""The read-model database engine, built from the same settings as the event store."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+
+from ledger.settings import Settings
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def create_read_engine(settings: Settings) -> Engine:
+    store = settings.store
+    if store.kind == "sqlite":
+        engine = create_engine(
+            store.sqlalchemy_url(), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    return create_engine(store.sqlalchemy_url(), pool_size=4, max_overflow=4, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # Let SQLAlchemy, not the driver, start transactions, so that they start IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+    """Take SQLite's write lock at BEGIN: a transaction that reads and then writes would
+    otherwise fail at once when the event store committed in between (a stale snapshot)."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
