@@ -3,12 +3,12 @@
 Nothing in Tirelire reads `os.environ` at import time; entry points call
 `Settings.from_env()` once and pass the object down.
 
-| variable                     | default              | meaning                             |
-|------------------------------|----------------------|-------------------------------------|
-| `TIRELIRE_DATABASE_URL`      | `sqlite:///tirelire.db` | `sqlite:///path`, `postgresql://…` or `memory://` |
-| `TIRELIRE_BATCH_MAX_COMMANDS`| 256                  | commands per group commit           |
-| `TIRELIRE_GRANT_CHUNK_SIZE`  | 2000                 | teachers per bulk-grant transaction |
-| `TIRELIRE_POLL_INTERVAL_MS`  | 200                  | projection polling interval         |
+| variable                      | default                 | meaning                        |
+|-------------------------------|-------------------------|--------------------------------|
+| `TIRELIRE_DATABASE_URL`       | `sqlite:///tirelire.db` | sqlite, postgresql or memory   |
+| `TIRELIRE_BATCH_MAX_COMMANDS` | 256                     | commands per group commit      |
+| `TIRELIRE_GRANT_CHUNK_SIZE`   | 2000                    | teachers per grant transaction |
+| `TIRELIRE_POLL_INTERVAL_MS`   | 200                     | projection polling interval    |
 """
 
 from __future__ import annotations

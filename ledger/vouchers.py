@@ -40,7 +40,7 @@ from ledger.errors import (
 from ledger.ids import campaign_id as make_campaign_id
 from ledger.ids import check_key, check_opaque_id, credit_account_id, request_digest
 from ledger.settings import Settings
-from ledger.store import APPLICATION_NAME
+from ledger.store import APPLICATION_NAME, select_events_of
 from ledger.transcoding import MsgpackTranscoder
 
 MAX_COMMAND_ATTEMPTS = 12
@@ -279,6 +279,7 @@ class VoucherLedger(Application):
         commands run one by one.
         """
         for _ in range(MAX_BATCH_ATTEMPTS):
+            self.load_into(cache, [c.account_id for c in commands])
             touched: dict[UUID, CreditAccount] = {}
             results = [self._apply_cached(c, cache, touched) for c in commands]
             changed = [a for a in touched.values() if a.pending_events]
@@ -290,6 +291,19 @@ class VoucherLedger(Application):
                 for account_id in touched:
                     cache.pop(account_id, None)
         return [self._execute_alone(c) for c in commands]
+
+    def load_into(self, cache: dict[UUID, CreditAccount], ids: Sequence[UUID]) -> None:
+        """Load the accounts missing from the cache, with one query for all of them."""
+        missing = list(dict.fromkeys(i for i in ids if i not in cache))
+        if not missing:
+            return
+        account: CreditAccount | None = None
+        for stored in select_events_of(self.recorder, missing):
+            event = self.mapper.to_domain_event(stored)
+            if account is None or account.id != event.originator_id:
+                account = None
+            account = event.mutate(account)
+            cache[account.id] = account
 
     def _apply_cached(
         self,

@@ -1,0 +1,60 @@
+"""Wiring: from one `Settings` object to the running parts, and a check that the schema is
+migrated before anything touches the store (applications never create tables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+import migrations
+from ledger.errors import InvalidInput, SchemaNotMigrated, StoreUnavailable
+from ledger.settings import Settings
+from ledger.vouchers import VoucherLedger
+from projections.balances import Balances, BalancesProjection
+from projections.engine import create_read_engine
+from projections.runner import ProjectionRunner
+
+HEAD_REVISION = "0002"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ledger: VoucherLedger
+    engine: Engine
+    balances: Balances
+    balances_runner: ProjectionRunner
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.engine.dispose()
+
+
+def check_schema(settings: Settings) -> None:
+    store = settings.store
+    if store.kind == "memory":
+        raise InvalidInput("this command needs a database: set TIRELIRE_DATABASE_URL")
+    try:
+        revision = migrations.current_revision(store.sqlalchemy_url())
+    except OperationalError as error:
+        raise StoreUnavailable(f"cannot reach the database: {error.orig}") from None
+    if revision != HEAD_REVISION:
+        raise SchemaNotMigrated(
+            f"the database is at revision {revision or 'none'}, not {HEAD_REVISION}: "
+            "run `tirelire migrate` first"
+        )
+
+
+def build_services(settings: Settings) -> Services:
+    check_schema(settings)
+    ledger = VoucherLedger(settings)
+    engine = create_read_engine(settings)
+    return Services(
+        settings=settings,
+        ledger=ledger,
+        engine=engine,
+        balances=Balances(engine),
+        balances_runner=ProjectionRunner(ledger, engine, BalancesProjection()),
+    )

@@ -1,0 +1,182 @@
+"""Shared plumbing for the benchmarks: scratch stores, figures, profiles.
+
+Every run gets its own scratch store, created here and removed at the end:
+- PostgreSQL: a database `tirelire_bench_<pid>[_suffix]`, created and dropped with psycopg
+  in autocommit on the `postgres` database;
+- SQLite: a file in a fresh temporary directory.
+Tables come from `migrations.upgrade`, as in production; only the library's own baseline
+application (bench/issuance.py, baseline 1) creates its table itself, in a store of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+
+import migrations
+from ledger.settings import Settings
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+STORES = ("sqlite", "postgresql")
+
+
+def stores_from_arg(value: str) -> tuple[str, ...]:
+    return STORES if value == "both" else (value,)
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """One scratch store: the URL for Settings and, for the library baseline, its env."""
+
+    kind: str
+    url: str
+    pg_dbname: str = ""
+    sqlite_path: Path | None = None
+
+    def library_env(self) -> dict[str, str]:
+        """The eventsourcing library's settings for this store, letting it create tables."""
+        if self.kind == "sqlite":
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "CREATE_TABLE": "y",
+            }
+        parts = urlsplit(self.url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": parts.username or "postgres",
+            "POSTGRES_PASSWORD": parts.password or "",
+            "POSTGRES_DBNAME": self.pg_dbname,
+            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_MAX_OVERFLOW": "4",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "CREATE_TABLE": "y",
+        }
+
+
+def _admin_conninfo(pg_url: str) -> str:
+    parts = urlsplit(pg_url)
+    auth = parts.username or "postgres"
+    if parts.password:
+        auth += f":{parts.password}"
+    return f"postgresql://{auth}@{parts.hostname or '127.0.0.1'}:{parts.port or 5432}/postgres"
+
+
+@contextlib.contextmanager
+def scratch_store(
+    kind: str, pg_url: str = DEFAULT_PG_URL, suffix: str = "", migrate: bool = True
+) -> Iterator[Scratch]:
+    """Create an empty store (migrated unless `migrate` is false); remove it afterwards."""
+    if kind == "sqlite":
+        tmp = Path(tempfile.mkdtemp(prefix=f"tirelire_bench_{os.getpid()}_"))
+        path = tmp / f"ledger{suffix}.db"
+        scratch = Scratch("sqlite", f"sqlite:///{path}", sqlite_path=path)
+        try:
+            if migrate:
+                migrations.upgrade(Settings(database_url=scratch.url).store.sqlalchemy_url())
+            yield scratch
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    if kind != "postgresql":
+        raise ValueError(f"unknown store {kind!r}")
+    dbname = f"tirelire_bench_{os.getpid()}{suffix}"
+    admin = _admin_conninfo(pg_url)
+    parts = urlsplit(pg_url)
+    auth = parts.username or "postgres"
+    if parts.password:
+        auth += f":{parts.password}"
+    url = f"postgresql://{auth}@{parts.hostname or '127.0.0.1'}:{parts.port or 5432}/{dbname}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(dbname)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    scratch = Scratch("postgresql", url, pg_dbname=dbname)
+    try:
+        if migrate:
+            migrations.upgrade(Settings(database_url=url).store.sqlalchemy_url())
+        yield scratch
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(dbname)))
+
+
+def count_events(scratch: Scratch, table: str = "ledger_events") -> int:
+    """Rows in an events table: a check that what was reported was written."""
+    if scratch.kind == "sqlite":
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(scratch.sqlite_path)) as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+    with psycopg.connect(scratch.url) as conn:
+        return conn.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        ).fetchone()[0]
+
+
+# Figures ------------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def fmt_int(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+    for row in rows:
+        cells = []
+        for i, (cell, w) in enumerate(zip(row, widths, strict=True)):
+            cells.append(cell.ljust(w) if i == 0 or not _numeric(cell) else cell.rjust(w))
+        out.append("  ".join(cells))
+    return "\n".join(out)
+
+
+_NUMBER = re.compile(r"^-?[0-9][0-9,]*(\.[0-9]+)?( ?[x%]| ms| s)?$")
+
+
+def _numeric(cell: str) -> bool:
+    return bool(_NUMBER.match(cell))
+
+
+# Profiles -----------------------------------------------------------------------------------
+
+
+def report_profile(profile: cProfile.Profile, path: Path | None, title: str, top: int = 25) -> str:
+    """Save a profile (.pstats) and answer its top functions, by own time and cumulative."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        profile.dump_stats(str(path))
+    out = io.StringIO()
+    out.write(f"\n=== profile: {title}" + (f" (saved to {path})" if path else "") + "\n")
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    out.write("--- ledger/ and bench/ functions, by cumulative time ---\n")
+    stats.sort_stats("cumulative").print_stats(r"(ledger|bench)/", top)
+    return out.getvalue()
