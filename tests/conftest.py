@@ -33,13 +33,18 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
-PG_ADMIN_URL = os.environ.get("TIRELIRE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "TIRELIRE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 TEMPLATE_DB = f"tirelire_template_{os.getpid()}"
 
 
 def _pg_admin() -> psycopg.Connection:
-    return psycopg.connect(PG_ADMIN_URL.replace("postgresql://", "postgresql://", 1),
-                           autocommit=True, connect_timeout=3)
+    return psycopg.connect(
+        PG_ADMIN_URL.replace("postgresql://", "postgresql://", 1),
+        autocommit=True,
+        connect_timeout=3,
+    )
 
 
 def _pg_url(dbname: str) -> str:

@@ -17,43 +17,113 @@ FACE_VALUE_CENTS = 7800
 FUNDERS = (("etat", 7), ("region-idf", 3))
 
 
-def open_campaign(app: VoucherLedger, key: str = "rentree-2027", teachers: int = 100,
-                  budget_cents: int | None = None) -> UUID:
+def open_campaign(
+    app: VoucherLedger,
+    key: str = "rentree-2027",
+    teachers: int = 100,
+    budget_cents: int | None = None,
+) -> UUID:
     return app.open_campaign(
-        campaign_key=key, name="Rentrée 2027", face_value_cents=FACE_VALUE_CENTS,
-        valid_from=START, valid_until=END,
+        campaign_key=key,
+        name="Rentrée 2027",
+        face_value_cents=FACE_VALUE_CENTS,
+        valid_from=START,
+        valid_until=END,
         budget_cents=budget_cents or FACE_VALUE_CENTS * teachers,
-        funders=FUNDERS, by="operator", now=START,
+        funders=FUNDERS,
+        by="operator",
+        now=START,
     )
 
 
-def place(campaign_id: UUID, teacher: str, key: str, amount_cents: int,
-          now: datetime = DURING, ttl_s: int = 1800, vendor: str = "vendor-1") -> PlaceHold:
-    return PlaceHold(campaign_id=campaign_id, teacher_id=teacher, key=key, by=teacher,
-                     now=now, vendor_id=vendor, order_ref=f"order-{key}",
-                     amount_cents=amount_cents, ttl_s=ttl_s)
+def place(
+    campaign_id: UUID,
+    teacher: str,
+    key: str,
+    amount_cents: int,
+    now: datetime = DURING,
+    ttl_s: int = 1800,
+    vendor: str = "vendor-1",
+) -> PlaceHold:
+    return PlaceHold(
+        campaign_id=campaign_id,
+        teacher_id=teacher,
+        key=key,
+        by=teacher,
+        now=now,
+        vendor_id=vendor,
+        order_ref=f"order-{key}",
+        amount_cents=amount_cents,
+        ttl_s=ttl_s,
+    )
 
 
-def capture(campaign_id: UUID, teacher: str, key: str, hold_id: UUID, amount_cents: int,
-            now: datetime = DURING) -> CaptureHold:
-    return CaptureHold(campaign_id=campaign_id, teacher_id=teacher, key=key, by="vendor-1",
-                       now=now, hold_id=hold_id, amount_cents=amount_cents)
+def capture(
+    campaign_id: UUID,
+    teacher: str,
+    key: str,
+    hold_id: UUID,
+    amount_cents: int,
+    now: datetime = DURING,
+) -> CaptureHold:
+    return CaptureHold(
+        campaign_id=campaign_id,
+        teacher_id=teacher,
+        key=key,
+        by="vendor-1",
+        now=now,
+        hold_id=hold_id,
+        amount_cents=amount_cents,
+    )
 
 
-def release(campaign_id: UUID, teacher: str, key: str, hold_id: UUID,
-            now: datetime = DURING) -> ReleaseHold:
-    return ReleaseHold(campaign_id=campaign_id, teacher_id=teacher, key=key, by="vendor-1",
-                       now=now, hold_id=hold_id)
+def release(
+    campaign_id: UUID, teacher: str, key: str, hold_id: UUID, now: datetime = DURING
+) -> ReleaseHold:
+    return ReleaseHold(
+        campaign_id=campaign_id,
+        teacher_id=teacher,
+        key=key,
+        by="vendor-1",
+        now=now,
+        hold_id=hold_id,
+    )
 
 
-def refund(campaign_id: UUID, teacher: str, key: str, hold_id: UUID, amount_cents: int,
-           now: datetime = DURING) -> Refund:
-    return Refund(campaign_id=campaign_id, teacher_id=teacher, key=key, by="vendor-1",
-                  now=now, hold_id=hold_id, amount_cents=amount_cents)
+def refund(
+    campaign_id: UUID,
+    teacher: str,
+    key: str,
+    hold_id: UUID,
+    amount_cents: int,
+    now: datetime = DURING,
+) -> Refund:
+    return Refund(
+        campaign_id=campaign_id,
+        teacher_id=teacher,
+        key=key,
+        by="vendor-1",
+        now=now,
+        hold_id=hold_id,
+        amount_cents=amount_cents,
+    )
 
 
-def top_up(campaign_id: UUID, teacher: str, key: str, amount_cents: int,
-           authority: str = "commune-75056", now: datetime = DURING) -> TopUp:
-    return TopUp(campaign_id=campaign_id, teacher_id=teacher, key=key, by=authority,
-                 now=now, authority_id=authority, kind=TopUpKind.COMMUNE,
-                 amount_cents=amount_cents)
+def top_up(
+    campaign_id: UUID,
+    teacher: str,
+    key: str,
+    amount_cents: int,
+    authority: str = "commune-75056",
+    now: datetime = DURING,
+) -> TopUp:
+    return TopUp(
+        campaign_id=campaign_id,
+        teacher_id=teacher,
+        key=key,
+        by=authority,
+        now=now,
+        authority_id=authority,
+        kind=TopUpKind.COMMUNE,
+        amount_cents=amount_cents,
+    )
