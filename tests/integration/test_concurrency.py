@@ -42,15 +42,25 @@ def worker(url: str, campaign_key: str, number: int) -> dict[str, int]:
     try:
         for wave in range(COMMANDS_PER_WORKER // 2 // WAVE):
             holds = [
-                helpers.place(campaign_id, f"t{rng.randrange(ACCOUNTS)}", f"w{number}-{wave}-{i}",
-                              rng.randrange(100, 900))
+                helpers.place(
+                    campaign_id,
+                    f"t{rng.randrange(ACCOUNTS)}",
+                    f"w{number}-{wave}-{i}",
+                    rng.randrange(100, 900),
+                )
                 for i in range(WAVE)
             ]
             receipts = run(app, committer, holds)
             captures = [
-                helpers.capture(campaign_id, h.teacher_id, h.key, r.hold_id,
-                                r.amount_cents - rng.randrange(0, 50))
-                for h, r in zip(holds, receipts, strict=True) if isinstance(r, HoldReceipt)
+                helpers.capture(
+                    campaign_id,
+                    h.teacher_id,
+                    h.key,
+                    r.hold_id,
+                    r.amount_cents - rng.randrange(0, 50),
+                )
+                for h, r in zip(holds, receipts, strict=True)
+                if isinstance(r, HoldReceipt)
             ]
             for c, r in zip(captures, run(app, committer, captures), strict=True):
                 if isinstance(r, CaptureReceipt):
@@ -85,8 +95,15 @@ def test_eight_workers_never_overspend_twenty_small_accounts(store_url: str) -> 
     # Top each account up to the small balance the test wants (the face value is 78 €,
     # so instead hold most of it away first: a 48 € hold that nobody captures).
     for t in teachers:
-        app.execute(helpers.place(campaign_id, t, "reserve", helpers.FACE_VALUE_CENTS
-                                  - BALANCE_CENTS, ttl_s=7 * 24 * 3600))
+        app.execute(
+            helpers.place(
+                campaign_id,
+                t,
+                "reserve",
+                helpers.FACE_VALUE_CENTS - BALANCE_CENTS,
+                ttl_s=7 * 24 * 3600,
+            )
+        )
 
     context = multiprocessing.get_context("spawn")
     with context.Pool(WORKERS) as pool:
@@ -102,10 +119,11 @@ def test_eight_workers_never_overspend_twenty_small_accounts(store_url: str) -> 
         # Exactly what the workers were told was captured: nothing lost, nothing twice.
         assert view.captured_cents == told[t]
         assert view.captured_cents <= BALANCE_CENTS, "overspent"
-        assert view.granted_cents == (view.available_cents + view.held_cents
-                                      + view.captured_cents)
-    events = [app.mapper.to_domain_event(n)
-              for n in app.recorder.select_notifications(start=None, limit=1_000_000)]
+        assert view.granted_cents == (view.available_cents + view.held_cents + view.captured_cents)
+    events = [
+        app.mapper.to_domain_event(n)
+        for n in app.recorder.select_notifications(start=None, limit=1_000_000)
+    ]
     balances = accounts.fold(events)
     assert sum(balances.values()) == 0
     assert sum(v for k, v in balances.items() if k.startswith("vendor_payable:")) == sum(
