@@ -1,0 +1,24 @@
+"""Tirelire's ledger: the domain of public money for digital education, event-sourced.
+
+Glossary: one word per concept, never a second meaning.
+
+- **campaign**: a year's EdTech credit opened by the operator: face value per teacher,
+  validity window, budget, funders with integer weights.
+- **funder**: who pays: the State, a region, a commune… Campaign funders share the budget by
+  weight; a local authority that tops up becomes a funder of that account.
+- **grant**: the face value credited to one teacher's account from the campaign budget.
+- **top-up**: extra credit from a local authority, typed (commune, département, région).
+- **credit account**: one teacher's credit in one campaign; its money is *available*,
+  *held*, *captured* or *returned*.
+- **hold**: credit set aside for an order at a vendor. A hold is *pending* until it ends,
+  once: *captured* (in full or in part), *released*, or *expired*.
+- **refund**: money of a captured hold coming back from the vendor.
+- **expiry** (year-end): the unspent remainder *returned* to the funders pro rata.
+- **key**: the client's idempotency key of a command; ids of what it creates derive from it.
+- **digest**: a hash of a command's payload, recorded with its key to refuse reuse.
+- **posting**: a move of cents from one account of the chart to another (double entry).
+- **trial balance**: the sum of all balances; zero after every event.
+- **group commit**: many commands saved in one transaction by one writer.
+- **projection**: a read model folded from the log, with its position kept in the same
+  transaction as its rows.
+"""
