@@ -23,9 +23,7 @@ Time comes in with every command and is recorded on the event; nothing here read
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -39,47 +37,32 @@ from ledger.errors import (
     HoldNotFound,
     IdempotencyKeyReused,
     InsufficientCredit,
-    InvalidAmount,
     InvalidInput,
     OutsideValidity,
     RefundExceedsCaptured,
 )
-from ledger.money import MAX_AMOUNT_CENTS, allocate_cents
+from ledger.holds import (
+    DEFAULT_HOLD_TTL_S,
+    MAX_HOLD_TTL_S,
+    MAX_ORDER_REF_LENGTH,
+    MAX_PENDING_HOLDS,
+    Amounts,
+    Hold,
+    HoldStatus,
+    TopUpKind,
+    check_positive,
+)
+from ledger.money import allocate_cents
 
-DEFAULT_HOLD_TTL_S = 30 * 60
-MAX_HOLD_TTL_S = 7 * 24 * 3600
-MAX_PENDING_HOLDS = 64
-MAX_ORDER_REF_LENGTH = 64
-
-Amounts = tuple[tuple[str, int], ...]  # (funder id, cents)
-
-
-class HoldStatus(Enum):
-    PENDING = "pending"
-    CAPTURED = "captured"
-    RELEASED = "released"
-    EXPIRED = "expired"
-
-
-class TopUpKind(Enum):
-    """Which level of local authority pays a top-up; recorded for reports per territory."""
-
-    COMMUNE = "commune"
-    DEPARTEMENT = "departement"
-    REGION = "region"
-    OTHER = "other"
-
-
-@dataclass(slots=True)
-class Hold:
-    hold_id: UUID
-    vendor_id: str
-    order_ref: str
-    amount_cents: int
-    expires_at: datetime
-    status: HoldStatus = HoldStatus.PENDING
-    captured_cents: int = 0
-    refunded_cents: int = 0
+__all__ = [
+    "DEFAULT_HOLD_TTL_S",
+    "MAX_HOLD_TTL_S",
+    "MAX_PENDING_HOLDS",
+    "CreditAccount",
+    "Hold",
+    "HoldStatus",
+    "TopUpKind",
+]
 
 
 class CreditAccount(Aggregate):
@@ -460,8 +443,3 @@ class CreditAccount(Aggregate):
             return ()
         parts = allocate_cents(amount_cents, weights)
         return tuple((f, c) for f, c in zip(funders, parts, strict=True) if c)
-
-
-def check_positive(amount_cents: int) -> None:
-    if type(amount_cents) is not int or not 0 < amount_cents <= MAX_AMOUNT_CENTS:
-        raise InvalidAmount("an amount must be a positive whole number of cents")
