@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import migrations
 from api.bootstrap import build_services
 from api.demo import DemoPlan, run_demo
+from api.render import print_balances
 from ledger.errors import DomainError
 from ledger.money import Money
 from ledger.settings import Settings
@@ -104,14 +105,6 @@ def cmd_balances(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         services.close()
-
-
-def print_balances(services, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
-    print(f"{'account kind':<20} {'accounts':>9} {'balance':>22}", file=out)
-    for row in services.balances.by_kind():
-        print(f"{row.kind:<20} {row.accounts:>9} {Money(row.balance_cents)!s:>22}", file=out)
-    trial = services.balances.trial_balance()
-    print(f"{'trial balance':<20} {'':>9} {Money(trial)!s:>22}", file=out)
 
 
 def describe(settings: Settings) -> str:

@@ -24,6 +24,7 @@ from uuid import UUID, uuid4
 from tqdm import tqdm
 
 from api.bootstrap import Services
+from api.render import print_balances
 from ledger.batching import GroupCommitter
 from ledger.commands import (
     AccountCommand,
@@ -301,8 +302,6 @@ def print_tally(tally: DemoTally, out: TextIO) -> None:
 
 
 def catch_up_and_print(services: Services, plan: DemoPlan, out: TextIO) -> None:
-    from api.cli import print_balances
-
     with bar(plan, None, "balances projection") as progress:
         services.balances_runner.catch_up(progress)
     print("\nBalances by account kind (funders run negative: what they put in, net)", file=out)
