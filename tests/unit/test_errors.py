@@ -1,0 +1,75 @@
+"""Error codes are part of the API: clients match on them, so each is unique and stable."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from ledger import errors
+from ledger.errors import DomainError, all_error_classes
+
+SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+
+# Pinned: changing a code breaks clients. Add new codes here; never edit an existing one.
+STABLE_CODES = {
+    "DomainError": "domain_error",
+    "InvalidInput": "invalid_input",
+    "InvalidAmount": "invalid_amount",
+    "InvalidIdentifier": "invalid_identifier",
+    "InvalidPeriod": "invalid_period",
+    "InvalidFunders": "invalid_funders",
+    "NotFound": "not_found",
+    "CampaignNotFound": "campaign_not_found",
+    "CreditAccountNotFound": "credit_account_not_found",
+    "HoldNotFound": "hold_not_found",
+    "Conflict": "conflict",
+    "IdempotencyKeyReused": "idempotency_key_reused",
+    "CampaignNotOpen": "campaign_not_open",
+    "CampaignStillRunning": "campaign_still_running",
+    "OutsideValidity": "outside_campaign_validity",
+    "BudgetExceeded": "campaign_budget_exceeded",
+    "InsufficientCredit": "insufficient_credit",
+    "CreditAccountExpired": "credit_account_expired",
+    "HoldAlreadyResolved": "hold_already_resolved",
+    "HoldExpired": "hold_expired",
+    "CaptureExceedsHold": "capture_exceeds_hold",
+    "RefundExceedsCaptured": "refund_exceeds_captured",
+    "HoldNotCaptured": "hold_not_captured",
+    "ConcurrencyConflict": "concurrency_conflict",
+    "StoreUnavailable": "store_unavailable",
+    "SchemaNotMigrated": "schema_not_migrated",
+}
+
+
+def test_every_error_class_has_its_own_snake_case_code():
+    codes = [cls.code for cls in all_error_classes()]
+    assert all(SNAKE_CASE.match(code) for code in codes), codes
+    assert len(codes) == len(set(codes))
+
+
+def test_error_codes_are_stable():
+    assert {cls.__name__: cls.code for cls in all_error_classes()} == STABLE_CODES
+
+
+def test_every_error_class_of_the_module_is_in_the_tree():
+    defined = {
+        cls
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, DomainError)
+    }
+    assert defined == set(all_error_classes())
+
+
+def test_every_error_class_has_a_title_of_its_own():
+    titles = [cls.title for cls in all_error_classes()]
+    assert all(titles) and len(titles) == len(set(titles))
+
+
+def test_an_error_renders_its_code_message_and_details():
+    error = errors.InsufficientCredit("9000 cents asked", asked_cents=9000)
+    assert error.as_dict() == {
+        "code": "insufficient_credit",
+        "message": "9000 cents asked",
+        "asked_cents": 9000,
+    }
+    assert isinstance(error, errors.Conflict)
