@@ -15,7 +15,7 @@ Closing a campaign stops granting and returns the budget never granted to its fu
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -72,14 +72,17 @@ class Campaign(Aggregate):
             campaign.face_value_split = self.face_value_split
             campaign.request_digest = self.request_digest
             campaign.is_open = True
-            campaign.grant_keys = {}
+            campaign.grants = {}
+            campaign.chunks_granted = set()
             campaign.teachers_granted = 0
             campaign.granted_by_funder = {f: 0 for f, _ in campaign.funders}
             campaign.returned = {}
 
     class CreditsGranted(Event):
         grant_key: str
-        digest: str
+        request_digest: str
+        chunk_size: int
+        chunk: int
         teacher_count: int
         amount_cents: int
         by_funder: Amounts
@@ -87,7 +90,8 @@ class Campaign(Aggregate):
         granted_at: datetime
 
         def apply(self, campaign: Campaign) -> None:
-            campaign.grant_keys[self.grant_key] = self.digest
+            campaign.grants[self.grant_key] = (self.request_digest, self.chunk_size)
+            campaign.chunks_granted.add((self.grant_key, self.chunk))
             campaign.teachers_granted += self.teacher_count
             for funder, cents in self.by_funder:
                 campaign.granted_by_funder[funder] += cents
@@ -123,6 +127,18 @@ class Campaign(Aggregate):
         funders = check_funders(funders)
         weights = [w for _, w in funders]
         ids = [f for f, _ in funders]
+        face_split = allocate_cents(face_value_cents, weights)
+        # Each funder's share of the budget is its share of each whole face value, plus its
+        # share of what is left: a budget of N face values always covers N teachers.
+        teachers, rest = divmod(budget_cents, face_value_cents)
+        contributions = (
+            [
+                teachers * face + extra
+                for face, extra in zip(face_split, allocate_cents(rest, weights), strict=True)
+            ]
+            if rest
+            else [teachers * face for face in face_split]
+        )
         return cls._create(
             cls.Opened,
             id=campaign_id,
@@ -134,10 +150,8 @@ class Campaign(Aggregate):
             valid_until=valid_until,
             budget_cents=budget_cents,
             funders=funders,
-            contributions=tuple(zip(ids, allocate_cents(budget_cents, weights), strict=True)),
-            face_value_split=tuple(
-                zip(ids, allocate_cents(face_value_cents, weights), strict=True)
-            ),
+            contributions=tuple(zip(ids, contributions, strict=True)),
+            face_value_split=tuple(zip(ids, face_split, strict=True)),
             request_digest=request_digest,
             opened_by=by,
             opened_at=now,
@@ -169,25 +183,37 @@ class Campaign(Aggregate):
     def grant_split(self, teacher_count: int) -> Amounts:
         return tuple((f, cents * teacher_count) for f, cents in self.face_value_split)
 
-    def check_grant_retry(self, grant_key: str, digest: str) -> bool:
-        """True if this chunk was granted already by the same request."""
-        seen = self.grant_keys.get(grant_key)
-        if seen is not None and seen != digest:
+    def chunk_size_for(self, grant_key: str, request_digest: str, default: int) -> int:
+        """The chunk size of this grant request: as first recorded, for a retry."""
+        seen = self.grants.get(grant_key)
+        if seen is None:
+            return default
+        if seen[0] != request_digest:
             raise IdempotencyKeyReused(
                 f"grant key {grant_key!r} was used for another list of teachers", key=grant_key
             )
-        return seen is not None
+        return seen[1]
 
     def record_grant(
-        self, grant_key: str, digest: str, teacher_count: int, by: str, now: datetime
+        self,
+        grant_key: str,
+        request_digest: str,
+        chunk_size: int,
+        chunk: int,
+        teacher_count: int,
+        by: str,
+        now: datetime,
     ) -> None:
-        assert grant_key not in self.grant_keys, "caller checks grant_keys first"
+        assert (grant_key, chunk) not in self.chunks_granted, "caller checks chunks first"
+        assert self.chunk_size_for(grant_key, request_digest, chunk_size) == chunk_size
         self.check_can_grant(teacher_count, now)
         self.trigger_event(
             self.CreditsGranted,
             timestamp=now,
             grant_key=grant_key,
-            digest=digest,
+            request_digest=request_digest,
+            chunk_size=chunk_size,
+            chunk=chunk,
             teacher_count=teacher_count,
             amount_cents=teacher_count * self.face_value_cents,
             by_funder=self.grant_split(teacher_count),
@@ -231,8 +257,32 @@ def check_campaign_terms(
         raise InvalidPeriod("the validity window must end after it starts")
 
 
+def normalised_terms(
+    name: str,
+    face_value_cents: int,
+    valid_from: datetime,
+    valid_until: datetime,
+    budget_cents: int,
+    funders: Funders,
+) -> tuple[str, int, datetime, datetime, int, Funders]:
+    """Checked terms in one canonical form (UTC times, tuple funders), for digests and events."""
+    check_campaign_terms(name, face_value_cents, valid_from, valid_until, budget_cents)
+    return (
+        name,
+        face_value_cents,
+        valid_from.astimezone(UTC),
+        valid_until.astimezone(UTC),
+        budget_cents,
+        check_funders(funders),
+    )
+
+
 def check_funders(funders: Funders) -> Funders:
-    funders = tuple((str(f), w) for f, w in funders)
+    """Funders as a tuple of (id, weight) pairs, whatever sequence they came in."""
+    try:
+        funders = tuple((f, w) for f, w in funders)
+    except (TypeError, ValueError):
+        raise InvalidFunders("funders are (funder id, weight) pairs") from None
     if not 1 <= len(funders) <= MAX_FUNDERS:
         raise InvalidFunders(f"a campaign has 1 to {MAX_FUNDERS} funders")
     for funder, weight in funders:

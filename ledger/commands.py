@@ -59,6 +59,7 @@ class TopUpReceipt:
 class ExpiryReceipt:
     account_id: UUID
     returned_cents: int
+    already_expired: bool = False
 
 
 Receipt = HoldReceipt | CaptureReceipt | ReleaseReceipt | RefundReceipt | TopUpReceipt
@@ -240,8 +241,9 @@ class ExpireRemainder(AccountCommand):
     name: ClassVar[str] = "expire_remainder"
 
     def apply_to(self, account: CreditAccount) -> ExpiryReceipt:
-        if not account.is_expired:
-            account.expire_remainder(by=self.by, now=self.now)
+        if account.is_expired:
+            return ExpiryReceipt(account.id, account.expired_cents, already_expired=True)
+        account.expire_remainder(by=self.by, now=self.now)
         return ExpiryReceipt(account.id, account.expired_cents)
 
 

@@ -40,6 +40,7 @@ from ledger.errors import (
     InvalidInput,
     OutsideValidity,
     RefundExceedsCaptured,
+    TooManyPendingHolds,
 )
 from ledger.holds import (
     DEFAULT_HOLD_TTL_S,
@@ -283,7 +284,9 @@ class CreditAccount(Aggregate):
                 asked_cents=amount_cents,
             )
         if self.pending_count() - len(overdue) >= MAX_PENDING_HOLDS:
-            raise InsufficientCredit(f"at most {MAX_PENDING_HOLDS} holds may be pending")
+            raise TooManyPendingHolds(
+                f"at most {MAX_PENDING_HOLDS} holds may be pending", limit=MAX_PENDING_HOLDS
+            )
         for hold in overdue:  # their money comes back first, as facts of their own
             self._expire(hold, now)
         expires_at = min(now + timedelta(seconds=ttl_s), self.valid_until)

@@ -108,6 +108,11 @@ class InsufficientCredit(Conflict):
     title = "Insufficient credit"
 
 
+class TooManyPendingHolds(Conflict):
+    code = "too_many_pending_holds"
+    title = "Too many holds are pending on this account"
+
+
 class CreditAccountExpired(Conflict):
     code = "credit_account_expired"
     title = "The credit account has expired"

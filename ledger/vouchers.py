@@ -13,9 +13,7 @@ per campaign, and a retried chunk is refused by the store itself.
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +24,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import get_topic
 
-from ledger.campaigns import Campaign, Funders
+from ledger import grants
+from ledger.campaigns import Campaign, Funders, normalised_terms
 from ledger.commands import AccountCommand, ExpireRemainder, Receipt
 from ledger.credits import CreditAccount, HoldStatus, TopUpKind
 from ledger.errors import (
@@ -35,28 +34,17 @@ from ledger.errors import (
     ConcurrencyConflict,
     CreditAccountNotFound,
     DomainError,
-    InvalidInput,
 )
+from ledger.grants import GrantReport, Progress
 from ledger.ids import campaign_id as make_campaign_id
-from ledger.ids import check_key, check_opaque_id, credit_account_id, request_digest
+from ledger.ids import check_key, credit_account_id, request_digest
 from ledger.settings import Settings
-from ledger.store import APPLICATION_NAME, select_events_of
+from ledger.store import APPLICATION_NAME, backoff, latest_versions, select_events_of
 from ledger.transcoding import MsgpackTranscoder
 
 MAX_COMMAND_ATTEMPTS = 12
 MAX_BATCH_ATTEMPTS = 3
-MAX_TEACHERS_PER_GRANT = 1_000_000
 LOG_PAGE_SIZE = 2000
-RETRY_BASE_DELAY_S = 0.002
-
-Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class GrantReport:
-    granted: int
-    already_granted: int
-    chunks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +108,11 @@ class VoucherLedger(Application):
     ) -> UUID:
         """Open a campaign; a retry with the same key and terms answers the same id."""
         campaign_id = make_campaign_id(check_key(campaign_key, "campaign key"))
-        digest = request_digest(
-            "open_campaign",
-            name,
-            face_value_cents,
-            valid_from,
-            valid_until,
-            budget_cents,
-            tuple(funders),
+        terms = normalised_terms(
+            name, face_value_cents, valid_from, valid_until, budget_cents, funders
         )
+        name, face_value_cents, valid_from, valid_until, budget_cents, funders = terms
+        digest = request_digest("open_campaign", *terms)
         campaign = Campaign.open(
             campaign_id=campaign_id,
             campaign_key=campaign_key,
@@ -137,7 +121,7 @@ class VoucherLedger(Application):
             valid_from=valid_from,
             valid_until=valid_until,
             budget_cents=budget_cents,
-            funders=tuple(funders),
+            funders=funders,
             request_digest=digest,
             by=by,
             now=now,
@@ -171,61 +155,20 @@ class VoucherLedger(Application):
     def grant_credits(
         self,
         campaign_id: UUID,
-        teacher_ids: Sequence[str],
+        teacher_ids: Iterable[str],
         *,
         grant_key: str,
         by: str,
         now: datetime,
         progress: Progress | None = None,
     ) -> GrantReport:
-        """Grant the face value to each teacher, in chunks of one transaction each.
-
-        A teacher already granted in this campaign is skipped and counted. The same call
-        again (same key, same list) skips the chunks already saved, so an interrupted bulk
-        grant is finished by running it again.
-        """
-        check_key(grant_key, "grant key")
-        teachers = unique_teachers(teacher_ids)
-        chunk_size = self.settings.grant_chunk_size
-        chunks = [teachers[i : i + chunk_size] for i in range(0, len(teachers), chunk_size)]
-        campaign = self.get_campaign(campaign_id)
-        pending = [
-            (f"{grant_key}#{n}", chunk)
-            for n, chunk in enumerate(chunks)
-            if not campaign.check_grant_retry(f"{grant_key}#{n}", chunk_digest(chunk))
-        ]
-        campaign.check_can_grant(sum(len(c) for _, c in pending), now)
-        granted = already = 0
-        for chunk_key, chunk in pending:
-            new, old = self._grant_chunk(campaign_id, chunk_key, chunk, by, now)
-            granted, already = granted + new, already + old
-            if progress:
-                progress(len(chunk))
-        return GrantReport(granted, already, len(pending))
-
-    def _grant_chunk(
-        self, campaign_id: UUID, chunk_key: str, chunk: list[str], by: str, now: datetime
-    ) -> tuple[int, int]:
-        digest = chunk_digest(chunk)
-        skip: set[str] = set()
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
-            campaign = self.get_campaign(campaign_id)
-            if campaign.check_grant_retry(chunk_key, digest):
-                return 0, 0  # an earlier attempt committed it
-            fresh = [t for t in chunk if t not in skip]
-            campaign.record_grant(chunk_key, digest, len(fresh), by, now)
-            accounts = [grant_account(campaign, t, chunk_key, by, now) for t in fresh]
-            try:
-                self.record(campaign, *accounts)
-                return len(fresh), len(skip)
-            except IntegrityError:
-                skip |= {t for t in fresh if self.has_account(campaign_id, t)}
-                backoff(attempt)
-        raise ConcurrencyConflict("the campaign kept changing during the grant; retry")
+        """Grant the face value to each teacher, a chunk per transaction (`ledger.grants`)."""
+        return grants.grant_credits(
+            self, campaign_id, teacher_ids, grant_key=grant_key, by=by, now=now, progress=progress
+        )
 
     def has_account(self, campaign_id: UUID, teacher_id: str) -> bool:
-        account_id = credit_account_id(campaign_id, teacher_id)
-        return bool(self.recorder.select_events(account_id, limit=1))
+        return bool(latest_versions(self.recorder, [credit_account_id(campaign_id, teacher_id)]))
 
     def campaign_teachers(self, campaign_id: UUID) -> Iterator[str]:
         """Every teacher granted credit in a campaign, read from the log in order."""
@@ -282,15 +225,41 @@ class VoucherLedger(Application):
             self.load_into(cache, [c.account_id for c in commands])
             touched: dict[UUID, CreditAccount] = {}
             results = [self._apply_cached(c, cache, touched) for c in commands]
+            stale = self._stale_refusals(commands, results, touched)
             changed = [a for a in touched.values() if a.pending_events]
             try:
-                if changed:
+                if not stale and changed:
                     self.record(*changed)
-                return results
             except IntegrityError:
-                for account_id in touched:
-                    cache.pop(account_id, None)
+                stale = set(touched)
+            if not stale:
+                return results
+            for account_id in stale | set(touched):
+                cache.pop(account_id, None)
         return [self._execute_alone(c) for c in commands]
+
+    def _stale_refusals(
+        self,
+        commands: Sequence[AccountCommand],
+        results: list[object],
+        touched: dict[UUID, CreditAccount],
+    ) -> set[UUID]:
+        """Accounts whose cached state is older than the store's, among refused commands.
+
+        A refusal is never saved, so no version conflict would reveal that another process
+        changed the account (placed the hold being captured, topped up the credit): check
+        the store's versions before answering a refusal made on cached state.
+        """
+        refused = {
+            c.account_id
+            for c, r in zip(commands, results, strict=True)
+            if isinstance(r, DomainError) and c.account_id in touched
+        }
+        if not refused:
+            return set()
+        cached = {i: touched[i].version - len(touched[i].pending_events) for i in refused}
+        stored = latest_versions(self.recorder, list(refused))
+        return {i for i in refused if stored.get(i, 0) > cached[i]}
 
     def load_into(self, cache: dict[UUID, CreditAccount], ids: Sequence[UUID]) -> None:
         """Load the accounts missing from the cache, with one query for all of them."""
@@ -352,44 +321,11 @@ class VoucherLedger(Application):
             for result in self.execute_many(commands, cache):
                 if isinstance(result, DomainError):
                     raise result
-                returned += result.returned_cents
+                returned += 0 if result.already_expired else result.returned_cents
             cache.clear()
             if progress:
                 progress(len(batch))
         return returned
-
-
-def grant_account(
-    campaign: Campaign, teacher_id: str, grant_key: str, by: str, now: datetime
-) -> CreditAccount:
-    return CreditAccount._create(
-        CreditAccount.Granted,
-        id=credit_account_id(campaign.id, teacher_id),
-        timestamp=now,
-        campaign_id=campaign.id,
-        teacher_id=teacher_id,
-        amount_cents=campaign.face_value_cents,
-        funding=campaign.face_value_split,
-        valid_from=campaign.valid_from,
-        valid_until=campaign.valid_until,
-        grant_key=grant_key,
-        granted_by=by,
-        granted_at=now,
-    )
-
-
-def unique_teachers(teacher_ids: Iterable[str]) -> list[str]:
-    """Checked, de-duplicated, in first-seen order (so chunks are the same on a retry)."""
-    seen: dict[str, None] = {}
-    for teacher_id in teacher_ids:
-        seen[check_opaque_id(teacher_id, "teacher id")] = None
-    if len(seen) > MAX_TEACHERS_PER_GRANT:
-        raise InvalidInput(f"at most {MAX_TEACHERS_PER_GRANT} teachers per grant")
-    return list(seen)
-
-
-def chunk_digest(chunk: Sequence[str]) -> str:
-    return request_digest("grant_credits", *chunk)
 
 
 def view_of(account: CreditAccount) -> AccountView:
@@ -418,8 +354,3 @@ def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
-
-
-def backoff(attempt: int) -> None:
-    """Jittered exponential wait between retries, so contending writers spread out."""
-    time.sleep(RETRY_BASE_DELAY_S * (2 ** min(attempt, 6)) * random.random())

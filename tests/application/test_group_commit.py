@@ -14,13 +14,12 @@ from concurrent.futures import Future
 from datetime import timedelta
 from uuid import UUID
 
-import pytest
 from eventsourcing.persistence import IntegrityError
 
 from ledger.batching import GroupCommitter
 from ledger.commands import AccountCommand, ExpireHolds, Receipt
 from ledger.credits import CreditAccount
-from ledger.errors import DomainError, HoldNotFound
+from ledger.errors import DomainError
 from ledger.ids import credit_account_id, derived_id
 from ledger.settings import Settings
 from ledger.vouchers import VoucherLedger
@@ -226,13 +225,6 @@ def test_a_conflict_with_another_writer_is_detected_and_nothing_is_lost_or_repea
     assert theirs.account_view(campaign, "t0").topped_up_cents == 1000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=HoldNotFound,
-    reason="a refusal is decided on the writer's cached account and never saved, so no "
-    "version conflict shows the cache is stale: a hold placed through another process "
-    "is not found (ledger/vouchers.py execute_many, ledger/batching.py AccountCache)",
-)
 def test_a_hold_placed_by_another_writer_can_be_captured_through_the_committer(sqlite_url):
     ours, theirs, campaign = two_writers(sqlite_url)
     with committer_for(ours) as committer:

@@ -51,7 +51,10 @@ def open_campaign(
 
 
 def grant(campaign: Campaign, teachers: int, key: str = "g#0", now: datetime = DURING) -> None:
-    campaign.record_grant(key, f"digest-{key}", teachers, "operator", now)
+    grant_key, chunk = key.split("#")
+    campaign.record_grant(
+        grant_key, f"digest-{grant_key}", 50, int(chunk), teachers, "operator", now
+    )
 
 
 def state(campaign: Campaign) -> tuple[object, ...]:
@@ -60,7 +63,8 @@ def state(campaign: Campaign) -> tuple[object, ...]:
         campaign.is_open,
         campaign.teachers_granted,
         dict(campaign.granted_by_funder),
-        dict(campaign.grant_keys),
+        dict(campaign.grants),
+        set(campaign.chunks_granted),
         dict(campaign.returned),
     )
 
@@ -82,7 +86,8 @@ def test_opening_splits_the_budget_and_the_face_value_between_funders_by_weight(
 
 def test_a_split_that_does_not_divide_still_adds_up_to_the_whole():
     campaign = open_campaign(face_value_cents=100, budget_cents=1000, funders=FUNDERS_1_1_1)
-    assert campaign.contributions == {"a": 334, "b": 333, "c": 333}
+    # Each funder's share of every face value (34/33/33 cents), ten times over.
+    assert campaign.contributions == {"a": 340, "b": 330, "c": 330}
     assert campaign.face_value_split == (("a", 34), ("b", 33), ("c", 33))
 
 
@@ -129,14 +134,24 @@ def test_granting_beyond_the_budget_is_refused():
     assert campaign.remaining_cents == 0
 
 
-def test_the_budget_is_checked_per_funder_not_in_total():
-    # Contributions are 67/67/66 cents, but each teacher costs funder "a" 34 cents: the
-    # total budget covers two teachers, funder "a" does not.
+def test_a_budget_of_n_face_values_covers_n_teachers_whatever_the_rounding():
+    # Each teacher costs funder "a" 34 cents and "b", "c" 33: contributions follow that.
     campaign = open_campaign(face_value_cents=100, budget_cents=200, funders=FUNDERS_1_1_1)
+    grant(campaign, 2)
+    assert campaign.granted_by_funder == {"a": 68, "b": 66, "c": 66}
+    assert campaign.remaining_cents == 0
+
+
+def test_the_budget_is_checked_per_funder_not_in_total():
+    # 250 cents: two whole face values (68/66/66) and 50 cents split 17/17/16. A third
+    # teacher needs 34 more cents from "a", which has 17 left.
+    campaign = open_campaign(face_value_cents=100, budget_cents=250, funders=FUNDERS_1_1_1)
+    grant(campaign, 2)
+    campaign.collect_events()
     before = state(campaign)
     with pytest.raises(BudgetExceeded) as refused:
-        grant(campaign, 2)
-    assert refused.value.details == {"funder": "a", "needed_cents": 68, "left_cents": 67}
+        grant(campaign, 1, key="g#1")
+    assert refused.value.details == {"funder": "a", "needed_cents": 34, "left_cents": 17}
     assert state(campaign) == before and campaign.pending_events == []
 
 
@@ -145,11 +160,12 @@ def test_granting_after_the_validity_window_is_refused():
     assert_refused(campaign, CampaignNotOpen, lambda: grant(campaign, 1, now=END))
 
 
-def test_a_grant_key_seen_with_the_same_teachers_is_a_retry():
+def test_a_grant_key_seen_with_the_same_teachers_is_a_retry_with_its_first_chunk_size():
     campaign = open_campaign()
-    assert campaign.check_grant_retry("g#0", "digest-g#0") is False
+    assert campaign.chunk_size_for("g", "digest-g", default=7) == 7
     grant(campaign, 3)
-    assert campaign.check_grant_retry("g#0", "digest-g#0") is True
+    assert campaign.chunk_size_for("g", "digest-g", default=7) == 50
+    assert ("g", 0) in campaign.chunks_granted and ("g", 1) not in campaign.chunks_granted
 
 
 def test_a_grant_key_seen_with_other_teachers_is_refused():
@@ -157,7 +173,7 @@ def test_a_grant_key_seen_with_other_teachers_is_refused():
     grant(campaign, 3)
     campaign.collect_events()
     assert_refused(
-        campaign, IdempotencyKeyReused, lambda: campaign.check_grant_retry("g#0", "other")
+        campaign, IdempotencyKeyReused, lambda: campaign.chunk_size_for("g", "other", 50)
     )
 
 

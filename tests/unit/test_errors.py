@@ -29,6 +29,7 @@ STABLE_CODES = {
     "OutsideValidity": "outside_campaign_validity",
     "BudgetExceeded": "campaign_budget_exceeded",
     "InsufficientCredit": "insufficient_credit",
+    "TooManyPendingHolds": "too_many_pending_holds",
     "CreditAccountExpired": "credit_account_expired",
     "HoldAlreadyResolved": "hold_already_resolved",
     "HoldExpired": "hold_expired",

@@ -1,0 +1,170 @@
+"""Bulk grants: credit for hundreds of thousands of teachers, in chunks.
+
+A grant request is a list of teachers and a key. The list is checked and de-duplicated, then
+cut into chunks; each chunk is one transaction that records `Campaign.CreditsGranted` and
+creates the chunk's credit accounts. The campaign remembers each request's digest and chunk
+size, and which chunks are done:
+
+- the same request again (same key, same list) skips the chunks already saved, so an
+  interrupted grant is finished by running it again, even with another chunk size setting;
+- the same key with another list is refused (`idempotency_key_reused`);
+- a teacher already granted in this campaign (by another request) is skipped and counted.
+  Account ids derive from (campaign, teacher), so the store itself refuses a second account.
+
+The budget is checked for the whole request before the first chunk, counting only teachers
+not yet granted, so a request the budget cannot cover changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from ledger.campaigns import Campaign
+from ledger.credits import CreditAccount
+from ledger.errors import BudgetExceeded, ConcurrencyConflict, InvalidInput
+from ledger.ids import check_key, check_opaque_id, credit_account_id, request_digest
+from ledger.store import backoff, latest_versions
+
+if TYPE_CHECKING:
+    from ledger.vouchers import VoucherLedger
+
+MAX_TEACHERS_PER_GRANT = 1_000_000
+MAX_CHUNK_ATTEMPTS = 12
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantReport:
+    granted: int
+    already_granted: int
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRequest:
+    campaign_id: UUID
+    grant_key: str
+    teachers: list[str]
+    digest: str
+    by: str
+    now: datetime
+
+
+def grant_credits(
+    app: VoucherLedger,
+    campaign_id: UUID,
+    teacher_ids: Iterable[str],
+    *,
+    grant_key: str,
+    by: str,
+    now: datetime,
+    progress: Progress | None = None,
+) -> GrantReport:
+    teachers = unique_teachers(teacher_ids)
+    request = GrantRequest(
+        campaign_id,
+        check_key(grant_key, "grant key"),
+        teachers,
+        request_digest("grant_credits", *teachers),
+        by,
+        now,
+    )
+    campaign = app.get_campaign(campaign_id)
+    size = campaign.chunk_size_for(grant_key, request.digest, app.settings.grant_chunk_size)
+    chunks = [
+        (n, teachers[start : start + size])
+        for n, start in enumerate(range(0, len(teachers), size))
+        if (grant_key, n) not in campaign.chunks_granted
+    ]
+    granted_before = existing_teachers(app, campaign, [t for _, c in chunks for t in c])
+    campaign.check_can_grant(sum(len(c) for _, c in chunks) - len(granted_before), now)
+    granted = already = 0
+    for n, chunk in chunks:
+        new, old = _grant_chunk(app, request, size, n, chunk, granted_before)
+        granted, already = granted + new, already + old
+        if progress:
+            progress(len(chunk))
+    return GrantReport(granted, already, len(chunks))
+
+
+def existing_teachers(app: VoucherLedger, campaign: Campaign, teachers: list[str]) -> set[str]:
+    """Teachers of the list who already have an account in this campaign.
+
+    On a first grant nobody has one: the check is skipped when the campaign has granted
+    nobody yet, which is the 800,000-teacher case that must be fast.
+    """
+    if not teachers or campaign.teachers_granted == 0:
+        return set()
+    by_id = {credit_account_id(campaign.id, t): t for t in teachers}
+    return {by_id[i] for i in latest_versions(app.recorder, list(by_id))}
+
+
+def _grant_chunk(
+    app: VoucherLedger,
+    request: GrantRequest,
+    size: int,
+    n: int,
+    chunk: list[str],
+    granted_before: set[str],
+) -> tuple[int, int]:
+    skip = {t for t in chunk if t in granted_before}
+    for attempt in range(MAX_CHUNK_ATTEMPTS):
+        campaign = app.get_campaign(request.campaign_id)
+        if (request.grant_key, n) in campaign.chunks_granted:
+            return 0, 0  # an earlier attempt committed it
+        fresh = [t for t in chunk if t not in skip]
+        try:
+            campaign.record_grant(
+                request.grant_key, request.digest, size, n, len(fresh), request.by, request.now
+            )
+        except BudgetExceeded:
+            if attempt:
+                raise
+            skip |= existing_teachers(app, campaign, fresh)
+            continue
+        accounts = [
+            grant_account(campaign, t, request.grant_key, request.by, request.now) for t in fresh
+        ]
+        try:
+            app.record(campaign, *accounts)
+            return len(fresh), len(skip)
+        except IntegrityError:
+            skip |= existing_teachers(app, campaign, fresh)
+            backoff(attempt)
+    raise ConcurrencyConflict("the campaign kept changing during the grant; retry")
+
+
+def grant_account(
+    campaign: Campaign, teacher_id: str, grant_key: str, by: str, now: datetime
+) -> CreditAccount:
+    return CreditAccount._create(
+        CreditAccount.Granted,
+        id=credit_account_id(campaign.id, teacher_id),
+        timestamp=now,
+        campaign_id=campaign.id,
+        teacher_id=teacher_id,
+        amount_cents=campaign.face_value_cents,
+        funding=campaign.face_value_split,
+        valid_from=campaign.valid_from,
+        valid_until=campaign.valid_until,
+        grant_key=grant_key,
+        granted_by=by,
+        granted_at=now,
+    )
+
+
+def unique_teachers(teacher_ids: Iterable[str]) -> list[str]:
+    """Checked, de-duplicated, in first-seen order (so chunks are the same on a retry)."""
+    seen: dict[str, None] = {}
+    for teacher_id in teacher_ids:
+        seen[check_opaque_id(teacher_id, "teacher id")] = None
+        if len(seen) > MAX_TEACHERS_PER_GRANT:
+            raise InvalidInput(f"at most {MAX_TEACHERS_PER_GRANT} teachers per grant")
+    return list(seen)
