@@ -240,7 +240,7 @@ def _run_machine(store_factory) -> None:  # type: ignore[no-untyped-def]
     machine.TestCase.settings = settings(
         settings.default,
         stateful_step_count=40,
-        max_examples=max(20, settings.default.max_examples // 2),
+        max_examples=max(20, settings.default.max_examples),
     )
     machine.TestCase().runTest()
 
