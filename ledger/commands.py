@@ -12,7 +12,7 @@ a command whose key is already recorded changes nothing.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
@@ -76,15 +76,13 @@ class AccountCommand(ABC):
     teacher_id: str
     by: str
     now: datetime
+    # Derived once: the group committer asks for it several times per command.
+    account_id: UUID = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_opaque_id(self.teacher_id, "teacher id")
         if not isinstance(self.now, datetime) or self.now.tzinfo is None:
             raise InvalidInput("command time must be a timezone-aware date-time")
-
-    @property
-    def account_id(self) -> UUID:
-        return credit_account_id(self.campaign_id, self.teacher_id)
+        object.__setattr__(self, "account_id", credit_account_id(self.campaign_id, self.teacher_id))
 
     @abstractmethod
     def apply_to(self, account: CreditAccount) -> Receipt:
@@ -96,17 +94,16 @@ class KeyedCommand(AccountCommand):
     """A command that moves money: it carries the client's idempotency key."""
 
     key: str
+    digest: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         AccountCommand.__post_init__(self)
         check_key(self.key)
+        digest = request_digest(self.name, self.campaign_id, self.teacher_id, *self.payload())
+        object.__setattr__(self, "digest", digest)
 
     def payload(self) -> tuple[object, ...]:
         return ()
-
-    @property
-    def digest(self) -> str:
-        return request_digest(self.name, self.campaign_id, self.teacher_id, *self.payload())
 
     def first_time(self, account: CreditAccount) -> bool:
         return account.previous_outcome(self.name, self.key, self.digest) is None

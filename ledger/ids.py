@@ -33,7 +33,11 @@ def campaign_id(campaign_key: str) -> UUID:
 
 
 def credit_account_id(campaign: UUID, teacher_id: str) -> UUID:
-    check_opaque_id(teacher_id, "teacher id")
+    return checked_credit_account_id(campaign, check_opaque_id(teacher_id, "teacher id"))
+
+
+def checked_credit_account_id(campaign: UUID, teacher_id: str) -> UUID:
+    """For a teacher id already checked (a bulk grant checks its list once)."""
     return uuid5(campaign, f"teacher:{teacher_id}")
 
 

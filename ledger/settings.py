@@ -23,7 +23,9 @@ from ledger.errors import InvalidInput
 
 DEFAULT_DATABASE_URL = "sqlite:///tirelire.db"
 MAX_BATCH_COMMANDS = 4096
-MAX_GRANT_CHUNK_SIZE = 20_000
+# Larger chunks hung in psycopg's pipeline mode on PostgreSQL (seen at 18,000 teachers),
+# holding the event table's lock: stay well below.
+MAX_GRANT_CHUNK_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class StoreConfig:
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
             "POSTGRES_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": "ledger.store:LedgerPostgresRecorder",
             "CREATE_TABLE": "n",
         }
 

@@ -12,19 +12,73 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
 
 EVENTS_TABLE = "ledger_events"
 APPLICATION_NAME = "Ledger"  # the PostgreSQL recorder derives `ledger_events` from it
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder on `ledger_events`, inserting a batch in one call.
+
+    The library inserts row by row to read each row id; in one write transaction the row
+    ids of a batch are consecutive (the table has a single writer at a time and new row ids
+    are the largest plus one), so one `executemany` and `last_insert_rowid()` give them all.
+    """
+
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = EVENTS_TABLE):
         super().__init__(datastore, events_table_name=events_table_name)
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any
+    ) -> Sequence[int] | None:
+        rows = [
+            (s.originator_id.hex, s.originator_version, s.topic, s.state) for s in stored_events
+        ]
+        if not rows:
+            return []
+        c.executemany(self.insert_events_statement, rows)
+        c.execute("SELECT last_insert_rowid()")
+        last = c.fetchone()[0]
+        return list(range(last - len(rows) + 1, last + 1))
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, sending a batch as four binary arrays.
+
+    Same table lock (notification ids in commit order) and NOTIFY as the library; only the
+    encoding differs. The library sends an array of composite rows in text format, which
+    costs a quarter of a bulk grant in escaping on our side and parsing on the server's.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = EVENTS_TABLE):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.binary_insert_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::uuid[], %b::int8[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
+        ).format(schema=Identifier(datastore.schema), table=Identifier(events_table_name))
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        columns = (
+            [s.originator_id for s in stored_events],
+            [s.originator_version for s in stored_events],
+            [s.topic for s in stored_events],
+            [s.state for s in stored_events],
+        )
+        curs.execute(self.binary_insert_statement, columns, binary=True)
 
 
 MAX_IDS_PER_SELECT = 500

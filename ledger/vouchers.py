@@ -87,7 +87,10 @@ class VoucherLedger(Application):
         aggregate cache and snapshots; none of that is used here, and on a bulk grant those
         checks cost a quarter of the time.
         """
-        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        self.record_events([e for aggregate in aggregates for e in aggregate.collect_events()])
+
+    def record_events(self, events: Sequence[Any]) -> None:
+        """Save events (of aggregates built elsewhere) in one transaction."""
         if events:
             self.events.put(events)
 

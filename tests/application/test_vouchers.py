@@ -112,18 +112,18 @@ def test_a_grant_interrupted_after_its_first_chunk_is_finished_by_running_it_aga
     app, monkeypatch
 ):
     campaign = open_campaign(app, teachers=200)
-    real_record, saves = app.record, []
+    real_record, saves = app.record_events, []
 
-    def die_on_second_chunk(*aggregates):
-        saves.append(aggregates)
+    def die_on_second_chunk(events):
+        saves.append(events)
         if len(saves) == 2:
             raise ConnectionError("the process died here")
-        real_record(*aggregates)
+        real_record(events)
 
-    monkeypatch.setattr(app, "record", die_on_second_chunk)
+    monkeypatch.setattr(app, "record_events", die_on_second_chunk)
     with pytest.raises(ConnectionError):
         grant(app, campaign, teachers(0, 120), "g1")
-    monkeypatch.setattr(app, "record", real_record)
+    monkeypatch.setattr(app, "record_events", real_record)
     assert app.get_campaign(campaign).teachers_granted == 50
     assert grant(app, campaign, teachers(0, 120), "g1") == GrantReport(70, 0, 2)
     assert app.get_campaign(campaign).teachers_granted == 120

@@ -104,18 +104,18 @@ def test_the_store_itself_refuses_a_duplicate_after_an_unknown_commit_outcome(ap
 def test_an_interrupted_bulk_grant_finishes_when_run_again(app, monkeypatch):
     campaign_id = helpers.open_campaign(app, teachers=130)
     teachers = [f"t{n}" for n in range(130)]
-    real_record, calls = app.record, []
+    real_record, calls = app.record_events, []
 
-    def crash_after_first_chunk(*aggregates):
-        calls.append(len(aggregates))
+    def crash_after_first_chunk(events):
+        calls.append(len(events))
         if len(calls) == 2:
             raise ConnectionError("the process died here")
-        return real_record(*aggregates)
+        return real_record(events)
 
-    monkeypatch.setattr(app, "record", crash_after_first_chunk)
+    monkeypatch.setattr(app, "record_events", crash_after_first_chunk)
     with pytest.raises(ConnectionError):
         app.grant_credits(campaign_id, teachers, grant_key="bulk", by="op", now=helpers.START)
-    monkeypatch.setattr(app, "record", real_record)
+    monkeypatch.setattr(app, "record_events", real_record)
     report = app.grant_credits(campaign_id, teachers, grant_key="bulk", by="op", now=helpers.START)
     assert report.granted == 80  # chunks of 50: the first 50 were saved before the crash
     campaign = app.get_campaign(campaign_id)
