@@ -17,7 +17,11 @@ import os
 import pstats
 import re
 import shutil
+import signal
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,74 @@ from ledger.settings import Settings
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 STORES = ("sqlite", "postgresql")
+
+# Scratch PostgreSQL databases alive now, as (admin conninfo, name): the watchdog drops them.
+_LIVE_DATABASES: set[tuple[str, str]] = set()
+_LIVE_DIRS: set[Path] = set()  # scratch SQLite directories
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so scratch stores are removed as on Ctrl-C."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def machine_load() -> str:
+    """The load average: the benchmarks share two cores with whatever else runs."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+class StallWatchdog:
+    """Abort the run when a phase makes no progress for `seconds`.
+
+    The benchmark must stop by itself. A known hang: psycopg's pipeline mode never sends the
+    end of a very large INSERT (about 18,000 grant events in one transaction), the server
+    waits for it (ClientRead) while holding the events table's EXCLUSIVE lock, forever.
+    On a stall: say so, drop the scratch databases (terminating their sessions), exit 3.
+    """
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds = seconds
+        self.what = what
+        self._last = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+        self._thread.start()
+
+    def kick(self, *_: object) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def __enter__(self) -> StallWatchdog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _watch(self) -> None:
+        while not self._done.wait(1.0):
+            if time.monotonic() - self._last > self.seconds:
+                print(
+                    f"\nABORT: {self.what} made no progress for {self.seconds:.0f} s; "
+                    "dropping scratch databases and exiting (status 3).",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                for admin, dbname in list(_LIVE_DATABASES):
+                    with (
+                        contextlib.suppress(Exception),
+                        psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn,
+                    ):
+                        conn.execute(
+                            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                                sql.Identifier(dbname)
+                            )
+                        )
+                for path in list(_LIVE_DIRS):
+                    shutil.rmtree(path, ignore_errors=True)
+                os._exit(3)
 
 
 def stores_from_arg(value: str) -> tuple[str, ...]:
@@ -87,12 +159,14 @@ def scratch_store(
         tmp = Path(tempfile.mkdtemp(prefix=f"tirelire_bench_{os.getpid()}_"))
         path = tmp / f"ledger{suffix}.db"
         scratch = Scratch("sqlite", f"sqlite:///{path}", sqlite_path=path)
+        _LIVE_DIRS.add(tmp)
         try:
             if migrate:
                 migrations.upgrade(Settings(database_url=scratch.url).store.sqlalchemy_url())
             yield scratch
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            _LIVE_DIRS.discard(tmp)
         return
     if kind != "postgresql":
         raise ValueError(f"unknown store {kind!r}")
@@ -104,18 +178,22 @@ def scratch_store(
         auth += f":{parts.password}"
     url = f"postgresql://{auth}@{parts.hostname or '127.0.0.1'}:{parts.port or 5432}/{dbname}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(dbname)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
     scratch = Scratch("postgresql", url, pg_dbname=dbname)
+    _LIVE_DATABASES.add((admin, dbname))
     try:
         if migrate:
             migrations.upgrade(Settings(database_url=url).store.sqlalchemy_url())
         yield scratch
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(dbname)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+            )
+        _LIVE_DATABASES.discard((admin, dbname))
 
 
 def count_events(scratch: Scratch, table: str = "ledger_events") -> int:
@@ -124,7 +202,7 @@ def count_events(scratch: Scratch, table: str = "ledger_events") -> int:
         import sqlite3
 
         with contextlib.closing(sqlite3.connect(scratch.sqlite_path)) as conn:
-            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     with psycopg.connect(scratch.url) as conn:
         return conn.execute(
             sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))

@@ -34,22 +34,28 @@ from eventsourcing.domain import Aggregate
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     DEFAULT_PG_URL,
+    StallWatchdog,
     count_events,
+    exit_cleanly_on_sigterm,
     fmt_int,
+    machine_load,
     report_profile,
     scratch_store,
     stores_from_arg,
     table,
 )
 
-from ledger.settings import Settings  # noqa: E402
-from ledger.vouchers import VoucherLedger, grant_account  # noqa: E402
+from ledger.grants import grant_account
+from ledger.settings import Settings
+from ledger.vouchers import VoucherLedger
 
 TARGET_TEACHERS = 800_000
 TARGET_SECONDS = 40.0
 TARGET_RATE = TARGET_TEACHERS / TARGET_SECONDS  # 20,000 teachers/s
+PG_HANG_CHUNK = 17_000  # above this many events per transaction, psycopg's pipeline hangs
+STALL_S = 120.0  # a phase with no progress for this long is aborted (see StallWatchdog)
 
 START = datetime(2027, 9, 1, tzinfo=UTC)
 END = START + timedelta(days=300)
@@ -104,18 +110,35 @@ def run_ours(
     try:
         campaign_id = open_campaign(app, "bench-issuance", n)
         teachers = teacher_ids("teacher", n)
-        bar = tqdm(total=n, desc=f"[{store}] ours: grant_credits", unit="teacher",
-                   unit_scale=True, smoothing=0.05, mininterval=0.5, file=sys.stderr)
-        if profile:
-            profile.enable()
-        started = time.perf_counter()
-        report = app.grant_credits(
-            campaign_id, teachers, grant_key="bench-grant", by=OPERATOR, now=START,
-            progress=bar.update,
+        bar = tqdm(
+            total=n,
+            desc=f"[{store}] ours: grant_credits",
+            unit="teacher",
+            unit_scale=True,
+            smoothing=0.05,
+            mininterval=0.5,
+            file=sys.stderr,
         )
-        seconds = time.perf_counter() - started
-        if profile:
-            profile.disable()
+        with StallWatchdog(STALL_S, f"[{store}] grant_credits") as dog:
+
+            def progress(granted: int) -> None:
+                bar.update(granted)
+                dog.kick()
+
+            if profile:
+                profile.enable()
+            started = time.perf_counter()
+            report = app.grant_credits(
+                campaign_id,
+                teachers,
+                grant_key="bench-grant",
+                by=OPERATOR,
+                now=START,
+                progress=progress,
+            )
+            seconds = time.perf_counter() - started
+            if profile:
+                profile.disable()
         bar.close()
         if report.granted != n or report.already_granted != 0:
             raise SystemExit(f"grant reported {report}, expected {n} granted")
@@ -167,23 +190,41 @@ def run_library_baseline(store: str, pg_url: str, n: int, batch: int = 100) -> F
             campaign_id = UUID(int=1)
             funding = (("etat", 5460), ("region-idf", 2340))
             teachers = teacher_ids("plain", n)
-            bar = tqdm(total=n, desc=f"[{store}] baseline 1: library save(*{batch})",
-                       unit="event", unit_scale=True, mininterval=0.5, file=sys.stderr)
-            started = time.perf_counter()
-            for i in range(0, n, batch):
-                aggregates = [
-                    PlainAccount(campaign_id, t, FACE_VALUE_CENTS, funding, START, END,
-                                 "plain#0", OPERATOR, START)
-                    for t in teachers[i : i + batch]
-                ]
-                app.save(*aggregates)
-                bar.update(len(aggregates))
-            seconds = time.perf_counter() - started
+            bar = tqdm(
+                total=n,
+                desc=f"[{store}] baseline 1: library save(*{batch})",
+                unit="event",
+                unit_scale=True,
+                mininterval=0.5,
+                file=sys.stderr,
+            )
+            with StallWatchdog(STALL_S, f"[{store}] library baseline") as dog:
+                started = time.perf_counter()
+                for i in range(0, n, batch):
+                    aggregates = [
+                        PlainAccount(
+                            campaign_id,
+                            t,
+                            FACE_VALUE_CENTS,
+                            funding,
+                            START,
+                            END,
+                            "plain#0",
+                            OPERATOR,
+                            START,
+                        )
+                        for t in teachers[i : i + batch]
+                    ]
+                    app.save(*aggregates)
+                    bar.update(len(aggregates))
+                    dog.kick()
+                seconds = time.perf_counter() - started
             bar.close()
         finally:
             app.close()
-        written = count_events(scratch, "plaingrants_events" if store == "postgresql"
-                               else "stored_events")
+        written = count_events(
+            scratch, "plaingrants_events" if store == "postgresql" else "stored_events"
+        )
         if written != n:
             raise SystemExit(f"library baseline wrote {written} events, expected {n}")
         return Figure(store, f"baseline 1: library save(*{batch})", n, n, seconds)
@@ -198,13 +239,21 @@ def run_naive_baseline(store: str, url: str, sample: int, n: int) -> Figure:
         campaign_id = open_campaign(app, "bench-naive", sample)
         campaign = app.get_campaign(campaign_id)
         teachers = teacher_ids("naive", sample)
-        bar = tqdm(total=sample, desc=f"[{store}] baseline 2: one save per teacher",
-                   unit="teacher", unit_scale=True, mininterval=0.5, file=sys.stderr)
-        started = time.perf_counter()
-        for teacher in teachers:
-            app.record(grant_account(campaign, teacher, "naive#0", OPERATOR, START))
-            bar.update(1)
-        seconds = time.perf_counter() - started
+        bar = tqdm(
+            total=sample,
+            desc=f"[{store}] baseline 2: one save per teacher",
+            unit="teacher",
+            unit_scale=True,
+            mininterval=0.5,
+            file=sys.stderr,
+        )
+        with StallWatchdog(STALL_S, f"[{store}] naive baseline") as dog:
+            started = time.perf_counter()
+            for teacher in teachers:
+                app.record(grant_account(campaign, teacher, "naive#0", OPERATOR, START))
+                bar.update(1)
+                dog.kick()
+            seconds = time.perf_counter() - started
         bar.close()
         figure = Figure(store, "baseline 2: one save per teacher", sample, sample, seconds)
         figure.extrapolated_seconds = n / figure.rate
@@ -223,48 +272,98 @@ def target_note(store: str, ours: Figure, n: int) -> str:
     if n >= TARGET_TEACHERS:
         seconds = ours.seconds * TARGET_TEACHERS / n
         verdict = "MET" if seconds <= TARGET_SECONDS else "NOT MET"
-        return (f"target 800,000 in <= 40 s: {seconds:.1f} s measured -> {verdict}")
+        return f"target 800,000 in <= 40 s: {seconds:.1f} s measured -> {verdict}"
     verdict = "on track" if projected <= TARGET_SECONDS else "NOT on track"
-    return (f"target 800,000 in <= 40 s: {projected:.1f} s extrapolated from {fmt_int(n)} "
-            f"-> {verdict} (run --teachers 800000 to check)")
+    return (
+        f"target 800,000 in <= 40 s: {projected:.1f} s extrapolated from {fmt_int(n)} "
+        f"-> {verdict} (run --teachers 800000 to check)"
+    )
 
 
 def print_store(store: str, ours: Figure, lib: Figure, naive: Figure, n: int) -> None:
     print(f"\n== {store} ==")
-    print(f"(a) ours      grant_credits: {fmt_int(ours.count)} teachers in {ours.seconds:.2f} s"
-          f" = {fmt_int(ours.rate)} teachers/s ({fmt_int(ours.event_rate)} events/s)   "
-          f"{target_note(store, ours, n)}")
-    print(f"(b) baseline 1 library save(*100): {fmt_int(lib.count)} events in "
-          f"{lib.seconds:.2f} s = {fmt_int(lib.rate)} events/s   "
-          f"-> ours is {ours.rate / lib.rate:.2f}x")
-    print(f"(c) baseline 2 one save/teacher: {fmt_int(naive.count)} teachers in "
-          f"{naive.seconds:.2f} s = {fmt_int(naive.rate)} teachers/s; "
-          f"{fmt_int(n)} would take {naive.extrapolated_seconds:.0f} s   "
-          f"-> ours is {ours.rate / naive.rate:.1f}x")
+    print(
+        f"(a) ours      grant_credits: {fmt_int(ours.count)} teachers in {ours.seconds:.2f} s"
+        f" = {fmt_int(ours.rate)} teachers/s ({fmt_int(ours.event_rate)} events/s)   "
+        f"{target_note(store, ours, n)}"
+    )
+    print(
+        f"(b) baseline 1 library save(*100): {fmt_int(lib.count)} events in "
+        f"{lib.seconds:.2f} s = {fmt_int(lib.rate)} events/s   "
+        f"-> ours is {ours.rate / lib.rate:.2f}x"
+    )
+    print(
+        f"(c) baseline 2 one save/teacher: {fmt_int(naive.count)} teachers in "
+        f"{naive.seconds:.2f} s = {fmt_int(naive.rate)} teachers/s; "
+        f"{fmt_int(n)} would take {naive.extrapolated_seconds:.0f} s   "
+        f"-> ours is {ours.rate / naive.rate:.1f}x"
+    )
     sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
+    global STALL_S
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teachers", type=int, default=TARGET_TEACHERS,
-                        help="teachers granted by our path (default 800,000)")
+    parser.add_argument(
+        "--teachers",
+        type=int,
+        default=TARGET_TEACHERS,
+        help="teachers granted by our path (default 800,000)",
+    )
     parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--chunk-size", type=int, default=Settings().grant_chunk_size,
-                        help="teachers per grant transaction (Settings.grant_chunk_size)")
-    parser.add_argument("--baseline-events", type=int, default=100_000,
-                        help="events saved by baseline 1 (default min(100,000, teachers))")
-    parser.add_argument("--naive-sample", type=int, default=5_000,
-                        help="teachers saved one by one by baseline 2 (default 5,000)")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL,
-                        help="server and user for scratch databases (the db name is ignored)")
-    parser.add_argument("--profile", type=Path, default=None,
-                        help="cProfile our grant path; save .pstats here (one per store)")
-    parser.add_argument("--skip-baselines", action="store_true",
-                        help="measure only our path (e.g. while profiling)")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=Settings().grant_chunk_size,
+        help="teachers per grant transaction (Settings.grant_chunk_size)",
+    )
+    parser.add_argument(
+        "--baseline-events",
+        type=int,
+        default=100_000,
+        help="events saved by baseline 1 (default min(100,000, teachers))",
+    )
+    parser.add_argument(
+        "--naive-sample",
+        type=int,
+        default=5_000,
+        help="teachers saved one by one by baseline 2 (default 5,000)",
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help="server and user for scratch databases (the db name is ignored)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="cProfile our grant path; save .pstats here (one per store)",
+    )
+    parser.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=STALL_S,
+        help="abort (exit 3) when a phase makes no progress for this long",
+    )
+    parser.add_argument(
+        "--skip-baselines", action="store_true", help="measure only our path (e.g. while profiling)"
+    )
     args = parser.parse_args(argv)
     n = args.teachers
     if n < 1:
         parser.error("--teachers must be at least 1")
+    exit_cleanly_on_sigterm()
+    STALL_S = args.stall_timeout
+    if args.chunk_size > PG_HANG_CHUNK and args.store != "sqlite":
+        print(
+            f"warning: chunks above ~{PG_HANG_CHUNK:,} teachers hang in psycopg's pipeline "
+            f"mode on PostgreSQL; the watchdog aborts after {STALL_S:.0f} s without progress",
+            file=sys.stderr,
+        )
+    print(
+        f"issuance: {fmt_int(n)} teachers, chunks of {fmt_int(args.chunk_size)}; {machine_load()}"
+    )
 
     figures: list[tuple[str, Figure, Figure | None, Figure | None]] = []
     for store in stores_from_arg(args.store):
@@ -280,24 +379,50 @@ def main(argv: list[str] | None = None) -> int:
                 naive = run_naive_baseline(store, scratch.url, min(args.naive_sample, n), n)
                 print_store(store, ours, lib, naive, n)
             else:
-                print(f"\n== {store} ==\n(a) ours: {fmt_int(ours.count)} teachers in "
-                      f"{ours.seconds:.2f} s = {fmt_int(ours.rate)} teachers/s   "
-                      f"{target_note(store, ours, n)}")
+                print(
+                    f"\n== {store} ==\n(a) ours: {fmt_int(ours.count)} teachers in "
+                    f"{ours.seconds:.2f} s = {fmt_int(ours.rate)} teachers/s   "
+                    f"{target_note(store, ours, n)}"
+                )
             figures.append((store, ours, lib, naive))
 
     rows = []
     for store, ours, lib, naive in figures:
-        rows.append([store, ours.path, fmt_int(ours.count), f"{ours.seconds:.2f}",
-                     fmt_int(ours.rate), "1.00x", target_note(store, ours, n)])
+        rows.append(
+            [
+                store,
+                ours.path,
+                fmt_int(ours.count),
+                f"{ours.seconds:.2f}",
+                fmt_int(ours.rate),
+                "1.00x",
+                target_note(store, ours, n),
+            ]
+        )
         for base in (lib, naive):
             if base is None:
                 continue
-            note = (f"{fmt_int(n)} would take {base.extrapolated_seconds:.0f} s"
-                    if base.extrapolated_seconds else "events/s, same payload")
-            rows.append([store, base.path, fmt_int(base.count), f"{base.seconds:.2f}",
-                         fmt_int(base.rate), f"{ours.rate / base.rate:.2f}x", note])
-    print("\nSummary (rate: teachers/s for ours and baseline 2, events/s for baseline 1;"
-          " ours/baseline in the 'ours is' column)")
+            note = (
+                f"{fmt_int(n)} would take {base.extrapolated_seconds:.0f} s"
+                if base.extrapolated_seconds
+                else "events/s, same payload"
+            )
+            rows.append(
+                [
+                    store,
+                    base.path,
+                    fmt_int(base.count),
+                    f"{base.seconds:.2f}",
+                    fmt_int(base.rate),
+                    f"{ours.rate / base.rate:.2f}x",
+                    note,
+                ]
+            )
+    print(f"\nafter the run: {machine_load()}")
+    print(
+        "\nSummary (rate: teachers/s for ours and baseline 2, events/s for baseline 1;"
+        " ours/baseline in the 'ours is' column)"
+    )
     print(table(["store", "path", "count", "seconds", "rate/s", "ours is", "note"], rows))
     return 0
 
