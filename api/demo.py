@@ -13,7 +13,7 @@ Simulated time is passed to every command, so the same seed gives the same books
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,7 +92,7 @@ def run_demo(services: Services, plan: DemoPlan, out: TextIO) -> DemoTally:
         f"Campaign {key} ({campaign_id}): {plan.teachers} teachers × {Money(FACE_VALUE_CENTS)}",
         file=out,
     )
-    with bar(plan, len(teachers), "granting credit") as progress:
+    with bar(plan.show_progress, len(teachers), "granting credit") as progress:
         report = app.grant_credits(
             campaign_id,
             teachers,
@@ -263,10 +263,7 @@ def run_wave(
 ) -> list[object]:
     """Submit commands in waves; a refused command is counted by its code, not raised."""
     results: list[object] = []
-    shown = DemoPlan(
-        plan.teachers, plan.seed, plan.campaign_key, plan.show_progress and label is not None
-    )
-    with bar(shown, len(commands), label or "") as progress:
+    with bar(plan.show_progress and label is not None, len(commands), label or "") as progress:
         for start in range(0, len(commands), WAVE_SIZE):
             futures: list[Future] = [
                 committer.submit(c) for c in commands[start : start + WAVE_SIZE]
@@ -284,7 +281,7 @@ def run_wave(
 def year_end(services: Services, campaign_id: UUID, plan: DemoPlan, out: TextIO) -> None:
     app = services.ledger
     accounts = app.get_campaign(campaign_id).teachers_granted
-    with bar(plan, accounts, "year-end expiry") as progress:
+    with bar(plan.show_progress, accounts, "year-end expiry") as progress:
         returned = app.run_year_end_expiry(
             campaign_id, by="operator", now=SCHOOL_YEAR_END + timedelta(days=1), progress=progress
         )
@@ -302,19 +299,19 @@ def print_tally(tally: DemoTally, out: TextIO) -> None:
 
 
 def catch_up_and_print(services: Services, plan: DemoPlan, out: TextIO) -> None:
-    with bar(plan, None, "balances projection") as progress:
+    with bar(plan.show_progress, None, "balances projection") as progress:
         services.balances_runner.catch_up(progress)
     print("\nBalances by account kind (funders run negative: what they put in, net)", file=out)
     print_balances(services, out)
 
 
 @contextmanager
-def bar(plan: DemoPlan, total: int | None, label: str) -> Iterator:
+def bar(show: bool, total: int | None, label: str) -> Iterator[Callable[[int], object]]:
     with tqdm(
         total=total,
         desc=label,
         unit="",
-        disable=not plan.show_progress,
+        disable=not show,
         leave=False,
         dynamic_ncols=True,
     ) as progress:

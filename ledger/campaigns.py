@@ -30,14 +30,13 @@ from ledger.errors import (
     InvalidPeriod,
 )
 from ledger.ids import check_opaque_id
-from ledger.money import MAX_AMOUNT_CENTS, allocate_cents
+from ledger.money import MAX_AMOUNT_CENTS, Amounts, allocate_cents
 
 MAX_FUNDERS = 16
 MAX_NAME_LENGTH = 200
 MAX_FUNDER_WEIGHT = 1_000_000
 
 Funders = tuple[tuple[str, int], ...]  # (funder id, weight)
-Amounts = tuple[tuple[str, int], ...]  # (funder id, cents)
 
 
 class Campaign(Aggregate):

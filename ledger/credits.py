@@ -47,13 +47,12 @@ from ledger.holds import (
     MAX_HOLD_TTL_S,
     MAX_ORDER_REF_LENGTH,
     MAX_PENDING_HOLDS,
-    Amounts,
     Hold,
     HoldStatus,
     TopUpKind,
     check_positive,
 )
-from ledger.money import allocate_cents
+from ledger.money import Amounts, allocate_cents
 
 __all__ = [
     "DEFAULT_HOLD_TTL_S",

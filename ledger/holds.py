@@ -25,8 +25,6 @@ MAX_HOLD_TTL_S = 7 * 24 * 3600
 MAX_PENDING_HOLDS = 64
 MAX_ORDER_REF_LENGTH = 64
 
-Amounts = tuple[tuple[str, int], ...]  # (funder id, cents)
-
 
 class HoldStatus(Enum):
     PENDING = "pending"

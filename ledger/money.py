@@ -25,6 +25,9 @@ MAX_TEXT_LENGTH = 40
 THOUSANDS_SEPARATOR = "\u202f"
 CURRENCY_SEPARATOR = "\u00a0"
 
+# Amounts per funder, as events hold them: ((funder id, cents), ...).
+Amounts = tuple[tuple[str, int], ...]
+
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']+")
 _CURRENCY = re.compile(r"^(?:€|EUR)\s*|\s*(?:€|EUR|euros?)$", re.IGNORECASE)
 _NUMBER = re.compile(r"^[0-9][0-9.,]*$")

@@ -22,7 +22,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import Environment, get_topic
 
 from ledger import grants
 from ledger.campaigns import Campaign, Funders, normalised_terms
@@ -71,10 +71,8 @@ class VoucherLedger(Application):
         self.settings = settings
         super().__init__(env={**settings.store.eventsourcing_env(), **extra_env})
 
-    def construct_env(self, name: str, env: Any = None) -> Any:
+    def construct_env(self, name: str, env: Any = None) -> Environment:
         # Only the settings object configures the store: no stray process environment.
-        from eventsourcing.utils import Environment
-
         return Environment(name, dict(env or {}))
 
     def construct_transcoder(self) -> Transcoder:
