@@ -1,0 +1,54 @@
+"""The base of every Tirelire application: one log, one encoding, settings from one place.
+
+Each bounded context (the teacher's credit, vendors, device banks, the internet fund) is an
+eventsourcing `Application` subclass of `LedgerApplication`. All of them write to the same
+event table, `ledger_events` (the library names a PostgreSQL table after the application's
+`name`, so they share one name), so notification order is a single total order across the
+whole system that projections follow and auditors replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any, ClassVar
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Transcoder
+from eventsourcing.utils import Environment
+
+from ledger.settings import Settings
+from ledger.store import APPLICATION_NAME
+from ledger.transcoding import MsgpackTranscoder
+
+
+class LedgerApplication(Application):
+    name = APPLICATION_NAME
+    # Every enum any event of this application holds; stored by class name.
+    enum_types: ClassVar[tuple[type[Enum], ...]] = ()
+
+    def __init__(self, settings: Settings, **extra_env: str) -> None:
+        self.settings = settings
+        super().__init__(env={**settings.store.eventsourcing_env(), **extra_env})
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        # Only the settings object configures the store: no stray process environment.
+        return Environment(name, dict(env or {}))
+
+    def construct_transcoder(self) -> Transcoder:
+        return MsgpackTranscoder(self.enum_types)
+
+    def record(self, *aggregates: Aggregate) -> None:
+        """Save the pending events of aggregates in one transaction.
+
+        The library's `save` also checks every object against runtime protocols, feeds its
+        aggregate cache and snapshots; none of that is used here, and on a bulk grant those
+        checks cost a quarter of the time.
+        """
+        self.record_events([e for aggregate in aggregates for e in aggregate.collect_events()])
+
+    def record_events(self, events: Sequence[Any]) -> None:
+        """Save events (of aggregates built elsewhere) in one transaction."""
+        if events:
+            self.events.put(events)
