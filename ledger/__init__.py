@@ -21,4 +21,15 @@ Glossary: one word per concept, never a second meaning.
 - **group commit**: many commands saved in one transaction by one writer.
 - **projection**: a read model folded from the log, with its position kept in the same
   transaction as its rows.
+- **vendor**: an EdTech company, known by its SIREN; *applied*, then *approved* or
+  *rejected*; an approved vendor may be *suspended* and *reinstated*.
+- **bank change**: a vendor's keyed request for new bank details, *pending* until another
+  person than its requester approves or rejects it; money only goes to a reviewed IBAN.
+- **resource**: what a vendor lists in the catalogue (kind, school levels, price); *listed*,
+  *withdrawn*, *relisted*; each change of its terms bumps its **revision**.
+- **label**: a mark granted or withdrawn by the labelling committee (« Reconnu d'intérêt
+  pédagogique », « Français »), in force from the moment it is recorded.
+- **eligibility rule**: which resources a campaign's credit may buy (any listed, or only
+  those with given labels; optional caps per kind).
+- **evidence**: what a redemption records of its resource: revision, price, labels in force.
 """

@@ -159,6 +159,99 @@ class SchemaNotMigrated(StoreUnavailable):
     title = "The database has not been migrated; run `tirelire migrate`"
 
 
+# Identifiers (SIREN, SIRET, IBAN).
+class InvalidSiren(InvalidIdentifier):
+    code = "invalid_siren"
+    title = "Invalid SIREN"
+
+
+class InvalidSiret(InvalidIdentifier):
+    code = "invalid_siret"
+    title = "Invalid SIRET"
+
+
+class InvalidIban(InvalidIdentifier):
+    code = "invalid_iban"
+    title = "Invalid IBAN"
+
+
+# Vendors and their bank details.
+class VendorNotFound(NotFound):
+    code = "vendor_not_found"
+    title = "Vendor not found"
+
+
+class BankChangeNotFound(NotFound):
+    code = "bank_change_not_found"
+    title = "Bank details change not found"
+
+
+class VendorStatusConflict(Conflict):
+    code = "vendor_status_conflict"
+    title = "The vendor's status does not allow this"
+
+
+class BankChangePending(Conflict):
+    code = "bank_change_pending"
+    title = "A bank details change is already pending"
+
+
+class BankChangeAlreadyReviewed(Conflict):
+    code = "bank_change_already_reviewed"
+    title = "The bank details change was already reviewed otherwise"
+
+
+class ReviewerIsRequester(Conflict):
+    code = "reviewer_is_requester"
+    title = "A bank details change is reviewed by someone other than its requester"
+
+
+class IbanNotReviewed(Conflict):
+    code = "iban_not_reviewed"
+    title = "No reviewed IBAN to pay the vendor on"
+
+
+# The catalogue and its labels.
+class ResourceNotFound(NotFound):
+    code = "resource_not_found"
+    title = "Resource not found"
+
+
+class ResourceWithdrawn(Conflict):
+    code = "resource_withdrawn"
+    title = "The resource is withdrawn from the catalogue"
+
+
+class ResourceAlreadyListed(Conflict):
+    code = "resource_already_listed"
+    title = "The resource is already listed"
+
+
+class ResourceRevisionMismatch(Conflict):
+    code = "resource_revision_mismatch"
+    title = "The resource has a newer revision"
+
+
+class ResourceChangedLater(Conflict):
+    code = "resource_changed_later"
+    title = "The resource changed after the time of this command"
+
+
+class LabelAlreadyGranted(Conflict):
+    code = "label_already_granted"
+    title = "The label is already granted"
+
+
+class LabelNotGranted(Conflict):
+    code = "label_not_granted"
+    title = "The label is not granted"
+
+
+class ResourceNotEligible(Conflict):
+    code = "resource_not_eligible"
+    title = "The resource is not eligible for this credit"
+
+
 def all_error_classes() -> list[type[DomainError]]:
     """Every class of the tree, for the API's mapping and for tests of code stability."""
     found: list[type[DomainError]] = []
