@@ -28,6 +28,12 @@ class LedgerApplication(Application):
     # Every enum any event of this application holds; stored by class name.
     enum_types: ClassVar[tuple[type[Enum], ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The library names each subclass after itself, and a PostgreSQL table after the
+        # name: every context must keep the one name, so they all share one log.
+        cls.name = APPLICATION_NAME
+
     def __init__(self, settings: Settings, **extra_env: str) -> None:
         self.settings = settings
         super().__init__(env={**settings.store.eventsourcing_env(), **extra_env})

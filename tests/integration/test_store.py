@@ -210,3 +210,32 @@ def test_the_projection_is_right_across_gaps_in_notification_ids(app, engine, gr
     ProjectionRunner(app, engine, BalancesProjection()).catch_up()
     folded = {k: v for k, v in accounts.fold(all_events(app)).items() if v}
     assert Balances(engine).all() == folded
+
+
+def test_every_context_writes_to_the_one_log(store_settings):
+    """Vouchers, vendors and the catalogue share `ledger_events`, in one notification order."""
+    from ledger.catalogue_app import Catalogue
+    from ledger.vendor_directory import VendorDirectory
+
+    apps = [
+        VoucherLedger(store_settings),
+        VendorDirectory(store_settings),
+        Catalogue(store_settings),
+    ]
+    try:
+        assert {type(a).name for a in apps} == {"Ledger"}
+        helpers.open_campaign(apps[0])
+        apps[1].apply_vendor(
+            legal_name="Les Petits Savants SAS",
+            siren="732829320",
+            siret="73282932000074",
+            contact_ref="contact-1",
+            iban="FR7630006000011234567890189",
+            by="vendor",
+            now=helpers.START,
+        )
+        topics = [n.topic for n in apps[2].recorder.select_notifications(start=None, limit=10)]
+        assert [t.rsplit(".", 1)[-1] for t in topics] == ["Opened", "Applied"]
+    finally:
+        for app in apps:
+            app.close()
