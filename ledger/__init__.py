@@ -32,4 +32,10 @@ Glossary: one word per concept, never a second meaning.
 - **eligibility rule**: which resources a campaign's credit may buy (any listed, or only
   those with given labels; optional caps per kind).
 - **evidence**: what a redemption records of its resource: revision, price, labels in force.
+- **transfer file**: a pain.001 SEPA credit-transfer file: one debtor, many transfers, each
+  with an end-to-end id that comes back on the bank statement.
+- **statement line**: one booked movement read from the bank's statement (CSV or camt.053).
+- **reconciliation**: statement lines against the transfers we expected: *matched*,
+  *unmatched* (with a reason), *duplicate*, or *missing*; every line and every expected
+  payment lands in exactly one of them.
 """

@@ -261,3 +261,55 @@ def all_error_classes() -> list[type[DomainError]]:
         found.append(cls)
         pending.extend(cls.__subclasses__())
     return found
+
+
+# Payment files.
+class InvalidPaymentFile(InvalidInput):
+    code = "invalid_payment_file"
+    title = "The payment file does not match its schema"
+
+
+class EmptyPaymentFile(InvalidInput):
+    code = "empty_payment_file"
+    title = "A payment file needs at least one transfer"
+
+
+class TooManyTransfers(InvalidInput):
+    code = "too_many_transfers"
+    title = "Too many transfers for one payment file"
+
+
+class InvalidTransferAmount(InvalidAmount):
+    code = "invalid_transfer_amount"
+    title = "Invalid transfer amount"
+
+
+class DuplicateEndToEndId(InvalidInput):
+    code = "duplicate_end_to_end_id"
+    title = "Two transfers of a payment file share an end-to-end id"
+
+
+class InvalidPaymentText(InvalidInput):
+    code = "invalid_payment_text"
+    title = "Text not allowed in a SEPA payment file"
+
+
+class InvalidBic(InvalidIdentifier):
+    code = "invalid_bic"
+    title = "Invalid BIC"
+
+
+class ExecutionDateInPast(InvalidInput):
+    code = "execution_date_in_past"
+    title = "The execution date is before the payment file was created"
+
+
+# Bank statements.
+class InvalidStatement(InvalidInput):
+    code = "invalid_statement"
+    title = "Invalid bank statement"
+
+
+class InvalidStatementLine(InvalidStatement):
+    code = "invalid_statement_line"
+    title = "Invalid bank statement line"

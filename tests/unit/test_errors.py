@@ -57,6 +57,16 @@ STABLE_CODES = {
     "LabelAlreadyGranted": "label_already_granted",
     "LabelNotGranted": "label_not_granted",
     "ResourceNotEligible": "resource_not_eligible",
+    "InvalidPaymentFile": "invalid_payment_file",
+    "EmptyPaymentFile": "empty_payment_file",
+    "TooManyTransfers": "too_many_transfers",
+    "InvalidTransferAmount": "invalid_transfer_amount",
+    "DuplicateEndToEndId": "duplicate_end_to_end_id",
+    "InvalidPaymentText": "invalid_payment_text",
+    "InvalidBic": "invalid_bic",
+    "ExecutionDateInPast": "execution_date_in_past",
+    "InvalidStatement": "invalid_statement",
+    "InvalidStatementLine": "invalid_statement_line",
 }
 
 
