@@ -11,22 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Transcoder
 from eventsourcing.utils import Environment
 
+from ledger.catalogue import SchoolLevel
+from ledger.eligibility import Label, ResourceKind
+from ledger.holds import HoldStatus, TopUpKind
 from ledger.settings import Settings
 from ledger.store import APPLICATION_NAME
 from ledger.transcoding import MsgpackTranscoder
 
+# Every enum any event in the log holds, whichever context wrote it: every application reads
+# the whole log (projections, audits, replays), so each must decode every event. Stored by
+# class name (see `ledger.transcoding`).
+EVENT_ENUMS: tuple[type[Enum], ...] = (TopUpKind, HoldStatus, Label, ResourceKind, SchoolLevel)
+
 
 class LedgerApplication(Application):
     name = APPLICATION_NAME
-    # Every enum any event of this application holds; stored by class name.
-    enum_types: ClassVar[tuple[type[Enum], ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -43,7 +49,7 @@ class LedgerApplication(Application):
         return Environment(name, dict(env or {}))
 
     def construct_transcoder(self) -> Transcoder:
-        return MsgpackTranscoder(self.enum_types)
+        return MsgpackTranscoder(EVENT_ENUMS)
 
     def record(self, *aggregates: Aggregate) -> None:
         """Save the pending events of aggregates in one transaction.

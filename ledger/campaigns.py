@@ -20,6 +20,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from ledger.eligibility import EligibilityRule, Label, ResourceKind
 from ledger.errors import (
     BudgetExceeded,
     CampaignNotOpen,
@@ -76,6 +77,7 @@ class Campaign(Aggregate):
             campaign.teachers_granted = 0
             campaign.granted_by_funder = {f: 0 for f, _ in campaign.funders}
             campaign.returned = {}
+            campaign.eligibility = EligibilityRule()  # any listed resource, no caps
 
     class CreditsGranted(Event):
         grant_key: str
@@ -94,6 +96,15 @@ class Campaign(Aggregate):
             campaign.teachers_granted += self.teacher_count
             for funder, cents in self.by_funder:
                 campaign.granted_by_funder[funder] += cents
+
+    class EligibilitySet(Event):
+        required_labels: tuple[Label, ...]
+        kind_caps_cents: tuple[tuple[ResourceKind, int], ...]
+        set_by: str
+        set_at: datetime
+
+        def apply(self, campaign: Campaign) -> None:
+            campaign.eligibility = EligibilityRule(self.required_labels, self.kind_caps_cents)
 
     class Closed(Event):
         returned: Amounts
@@ -218,6 +229,21 @@ class Campaign(Aggregate):
             by_funder=self.grant_split(teacher_count),
             granted_by=by,
             granted_at=now,
+        )
+
+    def set_eligibility(self, rule: EligibilityRule, by: str, now: datetime) -> None:
+        """Say what this campaign's credit may buy; the same rule again records nothing."""
+        if not self.is_open:
+            raise CampaignNotOpen(f"campaign {self.campaign_key!r} is closed")
+        if rule == self.eligibility:
+            return
+        self.trigger_event(
+            self.EligibilitySet,
+            timestamp=now,
+            required_labels=rule.required_labels,
+            kind_caps_cents=rule.kind_caps_cents,
+            set_by=by,
+            set_at=now,
         )
 
     def close(self, by: str, now: datetime) -> None:

@@ -37,8 +37,6 @@ from ledger.store import backoff
 class Catalogue(LedgerApplication):
     """The reference catalogue: vendors list resources, the committee labels them."""
 
-    enum_types = (ResourceKind, SchoolLevel, Label)
-
     def list_resource(
         self,
         *,

@@ -18,7 +18,8 @@ from typing import ClassVar
 from uuid import UUID
 
 from ledger.credits import DEFAULT_HOLD_TTL_S, CreditAccount, TopUpKind
-from ledger.errors import InvalidInput
+from ledger.eligibility import RedemptionEvidence
+from ledger.errors import DomainError, InvalidInput
 from ledger.ids import check_key, check_opaque_id, credit_account_id, derived_id, request_digest
 
 
@@ -143,14 +144,26 @@ class PlaceHold(KeyedCommand):
     order_ref: str
     amount_cents: int
     ttl_s: int = DEFAULT_HOLD_TTL_S
+    # A redemption of a catalogue resource (`ledger.redemptions`): what it records, the
+    # campaign's cap on its kind, and the refusal the vendor's or resource's state called
+    # for. A refusal is raised only on a first attempt: a retry answers as the first did.
+    resource_id: UUID | None = None
+    evidence: RedemptionEvidence | None = None
+    kind_cap_cents: int | None = None
+    refusal: DomainError | None = field(default=None, compare=False)
 
     def payload(self) -> tuple[object, ...]:
+        if self.resource_id is not None:  # the price is the resource's: the resource is asked
+            return (self.vendor_id, self.order_ref, self.resource_id, self.ttl_s)
         return (self.vendor_id, self.order_ref, self.amount_cents, self.ttl_s)
 
     def apply_to(self, account: CreditAccount) -> HoldReceipt:
         check_opaque_id(self.vendor_id, "vendor id")
         hold_id = derived_id(account.id, self.name, self.key)
         if self.first_time(account):
+            if self.refusal is not None:
+                raise self.refusal
+            assert (self.resource_id is None) == (self.evidence is None), "a redemption"
             account.place_hold(
                 hold_id=hold_id,
                 key=self.key,
@@ -161,6 +174,8 @@ class PlaceHold(KeyedCommand):
                 ttl_s=self.ttl_s,
                 by=self.by,
                 now=self.now,
+                evidence=self.evidence,
+                kind_cap_cents=self.kind_cap_cents,
             )
         hold = account.holds[hold_id]
         return HoldReceipt(hold_id, hold.amount_cents, hold.expires_at)

@@ -9,16 +9,12 @@ Its money is always in exactly one of four places:
 - *returned*: at the campaign's end, the unspent remainder goes back to the funders, each pro
   rata to what it put into this account.
 
-A hold is *pending* until it ends exactly once: *captured* (in full or in part; the rest
-returns to available), *released* by the vendor or the teacher, or *expired* when its time
-has passed. A captured hold can be *refunded*, in one or more parts, up to what was captured.
-
+Holds end once (see `ledger.holds`); a captured hold can be *refunded* up to its capture.
 Every command that moves money carries a client key. Its outcome is kept by the account under
 (command, key) with a digest of the request: a retry answers as the first attempt did and
 records nothing; the same key with another request is refused. The ids a command creates
-(holds, top-ups, refunds) derive from that key.
-
-Time comes in with every command and is recorded on the event; nothing here reads a clock.
+(holds, top-ups, refunds) derive from that key. Time comes in with every command and is
+recorded on the event; nothing here reads a clock.
 """
 
 from __future__ import annotations
@@ -28,6 +24,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from ledger.eligibility import Label, RedemptionEvidence, ResourceKind
 from ledger.errors import (
     CaptureExceedsHold,
     CreditAccountExpired,
@@ -37,7 +34,6 @@ from ledger.errors import (
     HoldNotFound,
     IdempotencyKeyReused,
     InsufficientCredit,
-    InvalidInput,
     OutsideValidity,
     RefundExceedsCaptured,
     TooManyPendingHolds,
@@ -45,14 +41,16 @@ from ledger.errors import (
 from ledger.holds import (
     DEFAULT_HOLD_TTL_S,
     MAX_HOLD_TTL_S,
-    MAX_ORDER_REF_LENGTH,
     MAX_PENDING_HOLDS,
     Hold,
     HoldStatus,
     TopUpKind,
+    check_hold_terms,
+    check_kind_cap,
     check_positive,
+    evidence_fields,
 )
-from ledger.money import Amounts, allocate_cents
+from ledger.money import Amounts, pro_rata
 
 __all__ = [
     "DEFAULT_HOLD_TTL_S",
@@ -127,12 +125,23 @@ class CreditAccount(Aggregate):
         expires_at: datetime
         placed_by: str
         placed_at: datetime
+        # The redemption's evidence, when the hold buys a catalogue resource.
+        resource_id: UUID | None = None
+        resource_revision: int = 0
+        resource_kind: ResourceKind | None = None
+        resource_labels: tuple[Label, ...] = ()
 
         def apply(self, account: CreditAccount) -> None:
             account.available_cents -= self.amount_cents
             account.held_cents += self.amount_cents
             account.holds[self.hold_id] = Hold(
-                self.hold_id, self.vendor_id, self.order_ref, self.amount_cents, self.expires_at
+                self.hold_id,
+                self.vendor_id,
+                self.order_ref,
+                self.amount_cents,
+                self.expires_at,
+                resource_id=self.resource_id,
+                kind=self.resource_kind,
             )
             account.outcomes[("place_hold", self.key)] = (self.digest, self.hold_id)
 
@@ -265,13 +274,14 @@ class CreditAccount(Aggregate):
         ttl_s: int,
         by: str,
         now: datetime,
+        evidence: RedemptionEvidence | None = None,
+        kind_cap_cents: int | None = None,
     ) -> None:
         check_positive(amount_cents)
         self.check_not_expired()
-        if not isinstance(order_ref, str) or not 0 < len(order_ref) <= MAX_ORDER_REF_LENGTH:
-            raise InvalidInput(f"an order reference has 1 to {MAX_ORDER_REF_LENGTH} characters")
-        if type(ttl_s) is not int or not 0 < ttl_s <= MAX_HOLD_TTL_S:
-            raise InvalidInput(f"a hold lives 1 to {MAX_HOLD_TTL_S} seconds", field="ttl_s")
+        check_hold_terms(order_ref, ttl_s)
+        if evidence is not None:
+            check_kind_cap(list(self.holds.values()), evidence, kind_cap_cents, amount_cents)
         if not self.valid_from <= now < self.valid_until:
             raise OutsideValidity("holds are placed within the campaign's validity window")
         overdue = self.overdue_holds(now)
@@ -301,6 +311,7 @@ class CreditAccount(Aggregate):
             expires_at=expires_at,
             placed_by=by,
             placed_at=now,
+            **evidence_fields(evidence),
         )
 
     def capture_hold(
@@ -361,7 +372,7 @@ class CreditAccount(Aggregate):
                 refundable_cents=refundable,
             )
         # After the year-end expiry the credit is gone: a refund goes back to the funders.
-        returned = self.pro_rata(amount_cents) if self.is_expired else ()
+        returned = pro_rata(self.funding, amount_cents) if self.is_expired else ()
         self.trigger_event(
             self.Refunded,
             timestamp=now,
@@ -393,7 +404,7 @@ class CreditAccount(Aggregate):
             self.RemainderExpired,
             timestamp=now,
             amount_cents=self.available_cents,
-            returned=self.pro_rata(self.available_cents),
+            returned=pro_rata(self.funding, self.available_cents),
             expired_by=by,
             expired_at=now,
         )
@@ -436,12 +447,3 @@ class CreditAccount(Aggregate):
 
     def pending_count(self) -> int:
         return sum(1 for h in self.holds.values() if h.status is HoldStatus.PENDING)
-
-    def pro_rata(self, amount_cents: int) -> Amounts:
-        """Split an amount between this account's funders, by what each put in."""
-        funders = sorted(self.funding)
-        weights = [self.funding[f] for f in funders]
-        if amount_cents == 0 or not any(weights):
-            return ()
-        parts = allocate_cents(amount_cents, weights)
-        return tuple((f, c) for f, c in zip(funders, parts, strict=True) if c)

@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from typing import Any
 from uuid import UUID
 
-from ledger.errors import InvalidAmount
+from ledger.eligibility import RedemptionEvidence, ResourceKind
+from ledger.errors import InvalidAmount, InvalidInput, ResourceNotEligible
 from ledger.money import MAX_AMOUNT_CENTS
 
 DEFAULT_HOLD_TTL_S = 30 * 60
@@ -52,8 +54,57 @@ class Hold:
     status: HoldStatus = HoldStatus.PENDING
     captured_cents: int = 0
     refunded_cents: int = 0
+    resource_id: UUID | None = None  # set when the hold redeems a catalogue resource
+    kind: ResourceKind | None = None
+
+    @property
+    def committed_cents(self) -> int:
+        """What this hold takes of the credit now: held, or captured less refunds."""
+        if self.status is HoldStatus.PENDING:
+            return self.amount_cents
+        if self.status is HoldStatus.CAPTURED:
+            return self.captured_cents - self.refunded_cents
+        return 0
+
+
+def check_hold_terms(order_ref: str, ttl_s: int) -> None:
+    if not isinstance(order_ref, str) or not 0 < len(order_ref) <= MAX_ORDER_REF_LENGTH:
+        raise InvalidInput(f"an order reference has 1 to {MAX_ORDER_REF_LENGTH} characters")
+    if type(ttl_s) is not int or not 0 < ttl_s <= MAX_HOLD_TTL_S:
+        raise InvalidInput(f"a hold lives 1 to {MAX_HOLD_TTL_S} seconds", field="ttl_s")
+
+
+def check_kind_cap(
+    holds: list[Hold], evidence: RedemptionEvidence, cap_cents: int | None, amount_cents: int
+) -> None:
+    """A campaign may cap what its credit spends on one kind of resource (training, …)."""
+    if cap_cents is None:
+        return
+    spent = sum(h.committed_cents for h in holds if h.kind is evidence.kind)
+    if spent + amount_cents > cap_cents:
+        raise ResourceNotEligible(
+            f"{amount_cents} cents more on {evidence.kind.value} would bring this credit's "
+            f"spending on it to {spent + amount_cents} cents, over the cap of {cap_cents}",
+            reason="over_kind_cap",
+            resource_id=str(evidence.resource_id),
+            kind=evidence.kind.value,
+            cap_cents=cap_cents,
+            spent_cents=spent,
+        )
 
 
 def check_positive(amount_cents: int) -> None:
     if type(amount_cents) is not int or not 0 < amount_cents <= MAX_AMOUNT_CENTS:
         raise InvalidAmount("an amount must be a positive whole number of cents")
+
+
+def evidence_fields(evidence: RedemptionEvidence | None) -> dict[str, Any]:
+    """The fields of `HoldPlaced` that record what a redemption bought."""
+    if evidence is None:
+        return {}
+    return {
+        "resource_id": evidence.resource_id,
+        "resource_revision": evidence.revision,
+        "resource_kind": evidence.kind,
+        "resource_labels": evidence.labels,
+    }

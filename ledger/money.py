@@ -174,3 +174,17 @@ def _groups_of_three(groups: list[str]) -> bool:
     """'1 234 567' is grouped right: a head of 1 to 3 digits, then groups of exactly 3."""
     head, tail = groups[0], groups[1:]
     return 1 <= len(head) <= 3 and all(len(g) == 3 for g in tail)
+
+
+def pro_rata(contributions: dict[str, int], amount_cents: int) -> Amounts:
+    """Split an amount between contributors by what each put in (names in sorted order).
+
+    Used when unspent credit goes back to its funders: each gets back in proportion to its
+    contribution, and the parts add up to the amount exactly.
+    """
+    names = sorted(contributions)
+    weights = [contributions[n] for n in names]
+    if amount_cents == 0 or not any(weights):
+        return ()
+    parts = allocate_cents(amount_cents, weights)
+    return tuple((n, c) for n, c in zip(names, parts, strict=True) if c)

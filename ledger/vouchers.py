@@ -27,7 +27,8 @@ from ledger import grants
 from ledger.application import LedgerApplication
 from ledger.campaigns import Campaign, Funders, normalised_terms
 from ledger.commands import AccountCommand, ExpireRemainder, Receipt
-from ledger.credits import CreditAccount, HoldStatus, TopUpKind
+from ledger.credits import CreditAccount
+from ledger.eligibility import EligibilityRule
 from ledger.errors import (
     CampaignNotFound,
     CampaignStillRunning,
@@ -63,8 +64,6 @@ class AccountView:
 
 class VoucherLedger(LedgerApplication):
     """The teacher's EdTech credit: campaigns and credit accounts."""
-
-    enum_types = (TopUpKind, HoldStatus)
 
     # Campaigns ---------------------------------------------------------------------------
 
@@ -112,6 +111,20 @@ class VoucherLedger(LedgerApplication):
             return self.repository.get(campaign_id)
         except AggregateNotFoundError:
             raise CampaignNotFound(f"no campaign {campaign_id}") from None
+
+    def set_eligibility(
+        self, campaign_id: UUID, rule: EligibilityRule, *, by: str, now: datetime
+    ) -> None:
+        """Say what the campaign's credit may buy (`ledger.eligibility`)."""
+        for attempt in range(MAX_COMMAND_ATTEMPTS):
+            campaign = self.get_campaign(campaign_id)
+            campaign.set_eligibility(rule, by=by, now=now)
+            try:
+                self.record(campaign)
+                return
+            except IntegrityError:
+                backoff(attempt)
+        raise ConcurrencyConflict("the campaign kept changing; retry")
 
     def close_campaign(self, campaign_id: UUID, *, by: str, now: datetime) -> dict[str, int]:
         """Stop granting; return the budget never granted to the funders."""

@@ -239,3 +239,70 @@ def test_every_context_writes_to_the_one_log(store_settings):
     finally:
         for app in apps:
             app.close()
+
+
+def test_a_labelled_redemption_round_trips_through_the_store(store_settings):
+    from datetime import date
+
+    from ledger.catalogue_app import Catalogue
+    from ledger.eligibility import EligibilityRule, Label, ResourceKind
+    from ledger.redemptions import Redemptions
+    from ledger.vendor_directory import VendorDirectory
+
+    vouchers, vendors, catalogue = (
+        VoucherLedger(store_settings),
+        VendorDirectory(store_settings),
+        Catalogue(store_settings),
+    )
+    try:
+        campaign = helpers.open_campaign(vouchers)
+        vouchers.grant_credits(campaign, ["t1"], grant_key="g", by="op", now=helpers.START)
+        vouchers.set_eligibility(
+            campaign, EligibilityRule.labelled([Label.FRANCAIS]), by="operator", now=helpers.START
+        )
+        vendor = vendors.apply_vendor(
+            legal_name="Les Petits Savants",
+            siren="732829320",
+            siret="73282932000074",
+            contact_ref="c-1",
+            iban="FR7630006000011234567890189",
+            by="v",
+            now=helpers.START,
+        )
+        vendors.approve(vendor, by="operator", now=helpers.START)
+        resource = catalogue.list_resource(
+            vendor_id=str(vendor),
+            reference="lecture",
+            title="Lecture CP",
+            description="Albums",
+            kind=ResourceKind.DIGITAL_TEXTBOOK,
+            levels=["elementaire"],
+            price_cents=1990,
+            by="v",
+            now=helpers.START,
+        )
+        catalogue.grant_label(
+            resource,
+            Label.FRANCAIS,
+            reason="conforme",
+            decided_on=date(2027, 9, 1),
+            by="committee",
+            now=helpers.START,
+        )
+        receipt = Redemptions(vouchers, vendors, catalogue).redeem(
+            campaign_id=campaign,
+            teacher_id="t1",
+            key="r",
+            resource_id=resource,
+            order_ref="o-1",
+            by="t1",
+            now=helpers.DURING,
+        )
+        placed = [e for e in all_events(vouchers) if isinstance(e, CreditAccount.HoldPlaced)]
+        assert placed[-1].resource_labels == (Label.FRANCAIS,)
+        assert placed[-1].resource_kind is ResourceKind.DIGITAL_TEXTBOOK
+        assert vouchers.get_campaign(campaign).eligibility.required_labels == (Label.FRANCAIS,)
+        assert receipt.amount_cents == 1990
+    finally:
+        for app in (vouchers, vendors, catalogue):
+            app.close()

@@ -1,0 +1,100 @@
+"""Redemptions: a teacher spends credit on a catalogue resource of an approved vendor.
+
+A redemption is a hold that names what it buys. Three contexts have a say, each in its own
+aggregate of the one log:
+
+- the **vendor** must be approved: a suspended vendor takes no new orders, though the holds
+  it already has can still be captured;
+- the **resource** must be listed at that moment, and its price is the amount held;
+- the **campaign**'s eligibility rule must allow it (labels; caps per kind, checked against
+  what this credit has already committed to that kind).
+
+The hold records the evidence (resource, revision, kind, labels in force), so an auditor can
+judge every purchase again without reading the catalogue's later history. The vendor's and
+the resource's verdicts travel with the command and are raised only on a first attempt: a
+retry of a redemption that succeeded answers as it did, even if the vendor was suspended or
+the price changed since.
+
+Vendors are named in holds by their id (`str(Vendor.id)`), the same string the catalogue
+lists resources under.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from ledger.batching import GroupCommitter
+from ledger.catalogue_app import Catalogue
+from ledger.commands import HoldReceipt, PlaceHold
+from ledger.credits import DEFAULT_HOLD_TTL_S
+from ledger.errors import DomainError, VendorNotFound, VendorStatusConflict
+from ledger.vendor_directory import VendorDirectory
+from ledger.vendors import VendorStatus
+from ledger.vouchers import VoucherLedger
+
+
+@dataclass
+class Redemptions:
+    vouchers: VoucherLedger
+    vendors: VendorDirectory
+    catalogue: Catalogue
+    committer: GroupCommitter | None = None  # group commit when given, else one save each
+
+    def redeem(
+        self,
+        *,
+        campaign_id: UUID,
+        teacher_id: str,
+        key: str,
+        resource_id: UUID,
+        order_ref: str,
+        by: str,
+        now: datetime,
+        ttl_s: int = DEFAULT_HOLD_TTL_S,
+    ) -> HoldReceipt:
+        """Hold the resource's price on the teacher's credit, with its evidence."""
+        resource = self.catalogue.get_resource(resource_id)
+        rule = self.vouchers.get_campaign(campaign_id).eligibility
+        evidence, refusal = None, self.vendor_refusal(resource.vendor_id)
+        if refusal is None:
+            try:
+                # Listing and labels here; the cap per kind needs the account's spending,
+                # so the account checks it (`kind_cap_cents`).
+                evidence = rule.check(resource, now, {}, resource.price_at(now))
+            except DomainError as error:
+                refusal = error
+        command = PlaceHold(
+            campaign_id=campaign_id,
+            teacher_id=teacher_id,
+            key=key,
+            by=by,
+            now=now,
+            vendor_id=resource.vendor_id,
+            order_ref=order_ref,
+            amount_cents=evidence.price_cents if evidence else 0,
+            ttl_s=ttl_s,
+            resource_id=resource_id,
+            evidence=evidence,
+            kind_cap_cents=rule.cap_cents(evidence.kind) if evidence else None,
+            refusal=refusal,
+        )
+        if self.committer is not None:
+            return self.committer.execute(command)
+        return self.vouchers.execute(command)
+
+    def vendor_refusal(self, vendor_ref: str) -> DomainError | None:
+        """Why this vendor may not take a new order now, or None."""
+        try:
+            vendor = self.vendors.get_vendor(UUID(vendor_ref))
+        except ValueError:
+            return VendorNotFound(f"resources name vendors by id; {vendor_ref!r} is not one")
+        except VendorNotFound as error:
+            return error
+        if vendor.status is VendorStatus.APPROVED:
+            return None
+        return VendorStatusConflict(
+            f"vendor {vendor.legal_name!r} is {vendor.status.value} and takes no new orders",
+            status=vendor.status.value,
+        )

@@ -1,0 +1,185 @@
+"""Redemptions through the three contexts: vendor, catalogue, campaign and credit account."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from ledger.batching import GroupCommitter
+from ledger.catalogue_app import Catalogue
+from ledger.credits import CreditAccount
+from ledger.eligibility import EligibilityRule, Label, ResourceKind
+from ledger.errors import (
+    CampaignNotOpen,
+    ResourceNotEligible,
+    ResourceWithdrawn,
+    VendorStatusConflict,
+)
+from ledger.redemptions import Redemptions
+from ledger.vendor_directory import VendorDirectory
+from ledger.vouchers import VoucherLedger
+from tests import helpers
+
+DURING = helpers.DURING
+SIREN, SIRET, IBAN = "732829320", "73282932000074", "FR7630006000011234567890189"
+
+
+@pytest.fixture
+def world(memory_settings):
+    vouchers = VoucherLedger(memory_settings)
+    # The in-memory store is per application: share one recorder so the three contexts
+    # read one log, as they do on SQLite and PostgreSQL.
+    vendors = VendorDirectory(memory_settings)
+    catalogue = Catalogue(memory_settings)
+    vendors.recorder = catalogue.recorder = vouchers.recorder
+    vendors.events.recorder = catalogue.events.recorder = vouchers.recorder
+    campaign = helpers.open_campaign(vouchers)
+    vouchers.grant_credits(campaign, ["t1", "t2"], grant_key="g", by="op", now=helpers.START)
+    vendor = vendors.apply_vendor(
+        legal_name="Les Petits Savants",
+        siren=SIREN,
+        siret=SIRET,
+        contact_ref="contact-1",
+        iban=IBAN,
+        by="v",
+        now=helpers.START,
+    )
+    vendors.approve(vendor, by="operator", now=helpers.START)
+    resource = catalogue.list_resource(
+        vendor_id=str(vendor),
+        reference="maths-ce1",
+        title="Mathématiques CE1",
+        description="Exercices en ligne",
+        kind=ResourceKind.ONLINE_SERVICE,
+        levels=["elementaire"],
+        price_cents=2500,
+        by="v",
+        now=helpers.START,
+    )
+    return {
+        "vouchers": vouchers,
+        "vendors": vendors,
+        "catalogue": catalogue,
+        "campaign": campaign,
+        "vendor": vendor,
+        "resource": resource,
+        "redemptions": Redemptions(vouchers, vendors, catalogue),
+    }
+
+
+def redeem(world, key="r1", teacher="t1", now=DURING, resource=None):
+    return world["redemptions"].redeem(
+        campaign_id=world["campaign"],
+        teacher_id=teacher,
+        key=key,
+        resource_id=resource or world["resource"],
+        order_ref=f"order-{key}",
+        by=teacher,
+        now=now,
+    )
+
+
+def placed_events(world):
+    return [
+        e
+        for e in world["vouchers"].events.recorder.select_notifications(None, 1000)
+        if e.topic.endswith("HoldPlaced")
+    ]
+
+
+def test_a_redemption_holds_the_price_and_records_its_evidence(world):
+    receipt = redeem(world)
+    assert receipt.amount_cents == 2500
+    account = world["vouchers"].get_account(
+        world["vouchers"].account_view(world["campaign"], "t1").account_id
+    )
+    hold = account.holds[receipt.hold_id]
+    assert hold.resource_id == world["resource"] and hold.kind is ResourceKind.ONLINE_SERVICE
+    event = world["vouchers"].mapper.to_domain_event(placed_events(world)[-1])
+    assert isinstance(event, CreditAccount.HoldPlaced)
+    assert (event.resource_id, event.resource_revision) == (world["resource"], 1)
+    assert event.resource_labels == ()
+
+
+def test_a_suspended_vendor_takes_no_new_orders_but_its_holds_can_be_captured(world):
+    receipt = redeem(world)
+    world["vendors"].suspend(world["vendor"], reason="audit", by="operator", now=DURING)
+    with pytest.raises(VendorStatusConflict):
+        redeem(world, key="r2")
+    assert world["vouchers"].account_view(world["campaign"], "t1").held_cents == 2500
+    world["vouchers"].execute(helpers.capture(world["campaign"], "t1", "c1", receipt.hold_id, 2500))
+    assert world["vouchers"].account_view(world["campaign"], "t1").captured_cents == 2500
+
+
+def test_a_retry_answers_as_the_first_even_after_suspension_or_a_new_price(world):
+    first = redeem(world)
+    world["catalogue"].update_resource(world["resource"], by="v", now=DURING, price_cents=9000)
+    world["vendors"].suspend(world["vendor"], reason="audit", by="operator", now=DURING)
+    assert redeem(world) == first
+    assert len(placed_events(world)) == 1
+
+
+def test_a_labelled_campaign_refuses_an_unlabelled_resource_until_it_is_labelled(world):
+    rule = EligibilityRule.labelled([Label.FRANCAIS])
+    world["vouchers"].set_eligibility(world["campaign"], rule, by="operator", now=DURING)
+    with pytest.raises(ResourceNotEligible) as refused:
+        redeem(world)
+    assert refused.value.details["reason"] == "missing_labels"
+    assert placed_events(world) == []
+    world["catalogue"].grant_label(
+        world["resource"],
+        Label.FRANCAIS,
+        reason="conforme",
+        decided_on=date(2027, 9, 5),
+        by="committee",
+        now=DURING,
+    )
+    later = DURING + timedelta(minutes=1)
+    receipt = redeem(world, key="r2", now=later)
+    account_id = world["vouchers"].account_view(world["campaign"], "t1").account_id
+    event = world["vouchers"].mapper.to_domain_event(placed_events(world)[-1])
+    assert event.resource_labels == (Label.FRANCAIS,)
+    assert world["vouchers"].get_account(account_id).holds[receipt.hold_id].amount_cents == 2500
+
+
+def test_a_cap_per_kind_counts_what_the_credit_already_committed(world):
+    rule = EligibilityRule.any_listed({ResourceKind.ONLINE_SERVICE: 6000})
+    world["vouchers"].set_eligibility(world["campaign"], rule, by="operator", now=DURING)
+    redeem(world, key="a")
+    redeem(world, key="b")
+    with pytest.raises(ResourceNotEligible) as refused:
+        redeem(world, key="c")  # 7500 cents would pass the 6000 cap
+    assert refused.value.details["reason"] == "over_kind_cap"
+    assert refused.value.details["spent_cents"] == 5000
+    assert redeem(world, key="c", teacher="t2").amount_cents == 2500  # caps are per credit
+
+
+def test_a_withdrawn_resource_cannot_be_redeemed(world):
+    world["catalogue"].withdraw_resource(world["resource"], reason="fin", by="v", now=DURING)
+    with pytest.raises((ResourceNotEligible, ResourceWithdrawn)):
+        redeem(world, now=DURING + timedelta(seconds=1))
+    assert placed_events(world) == []
+
+
+def test_setting_the_same_rule_again_records_nothing_and_a_closed_campaign_refuses(world):
+    rule = EligibilityRule.labelled(["francais"])
+    vouchers = world["vouchers"]
+    vouchers.set_eligibility(world["campaign"], rule, by="operator", now=DURING)
+    version = vouchers.get_campaign(world["campaign"]).version
+    vouchers.set_eligibility(world["campaign"], rule, by="operator", now=DURING)
+    assert vouchers.get_campaign(world["campaign"]).version == version
+    vouchers.close_campaign(world["campaign"], by="operator", now=DURING)
+    with pytest.raises(CampaignNotOpen):
+        vouchers.set_eligibility(world["campaign"], EligibilityRule(), by="op", now=DURING)
+
+
+def test_redemptions_go_through_group_commit_too(world):
+    committer = GroupCommitter(world["vouchers"])
+    try:
+        world["redemptions"].committer = committer
+        receipts = [redeem(world, key=f"k{n}", teacher=f"t{1 + n % 2}") for n in range(4)]
+    finally:
+        committer.close()
+    assert {r.amount_cents for r in receipts} == {2500}
+    assert world["vouchers"].account_view(world["campaign"], "t1").held_cents == 5000
