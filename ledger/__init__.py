@@ -32,6 +32,14 @@ Glossary: one word per concept, never a second meaning.
 - **eligibility rule**: which resources a campaign's credit may buy (any listed, or only
   those with given labels; optional caps per kind).
 - **evidence**: what a redemption records of its resource: revision, price, labels in force.
+- **redemption**: a captured hold as its vendor claims it (net of refunds, with its capture
+  time); a hold that names a catalogue resource records its evidence.
+- **claim**: a vendor's request to be reimbursed for a set of its redemptions; *submitted*,
+  then *approved* or partly *rejected* (each rejected line returned to claimable or
+  cancelled), *disputed* within a deadline, *batched*, *paid*. A **marker** per redemption
+  keeps it in one claim at a time.
+- **reimbursement rule**: time-bounded tiers of rates on a vendor's yearly claimed total.
+- **payment batch**: approved claims paid together for one value date, one transfer per vendor.
 - **transfer file**: a pain.001 SEPA credit-transfer file: one debtor, many transfers, each
   with an end-to-end id that comes back on the bank statement.
 - **statement line**: one booked movement read from the bank's statement (CSV or camt.053).

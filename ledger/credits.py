@@ -6,8 +6,7 @@ Its money is always in exactly one of four places:
 - *available*: the teacher may spend it;
 - *held*: set aside for an order at a vendor by a **hold**, until the hold ends;
 - *captured*: paid to the vendor (less what was refunded since);
-- *returned*: at the campaign's end, the unspent remainder goes back to the funders, each pro
-  rata to what it put into this account.
+- *returned*: at the campaign's end, the remainder goes back to the funders, pro rata.
 
 Holds end once (see `ledger.holds`); a captured hold can be *refunded* up to its capture.
 Every command that moves money carries a client key. Its outcome is kept by the account under
@@ -159,6 +158,7 @@ class CreditAccount(Aggregate):
             hold = account.holds[self.hold_id]
             hold.status = HoldStatus.CAPTURED
             hold.captured_cents = self.amount_cents
+            hold.captured_at = self.captured_at
             account.held_cents -= self.amount_cents + self.released_cents
             account.available_cents += self.released_cents
             account.captured_cents += self.amount_cents

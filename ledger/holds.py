@@ -56,6 +56,7 @@ class Hold:
     refunded_cents: int = 0
     resource_id: UUID | None = None  # set when the hold redeems a catalogue resource
     kind: ResourceKind | None = None
+    captured_at: datetime | None = None
 
     @property
     def committed_cents(self) -> int:

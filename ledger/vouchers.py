@@ -35,10 +35,13 @@ from ledger.errors import (
     ConcurrencyConflict,
     CreditAccountNotFound,
     DomainError,
+    HoldNotCaptured,
 )
 from ledger.grants import GrantReport, Progress
+from ledger.holds import HoldStatus
 from ledger.ids import campaign_id as make_campaign_id
 from ledger.ids import check_key, credit_account_id, request_digest
+from ledger.reimbursement import Redemption
 from ledger.store import backoff, latest_versions, select_events_of
 
 MAX_COMMAND_ATTEMPTS = 12
@@ -184,6 +187,19 @@ class VoucherLedger(LedgerApplication):
 
     def account_view(self, campaign_id: UUID, teacher_id: str) -> AccountView:
         return view_of(self.get_account(credit_account_id(campaign_id, teacher_id)))
+
+    def redemption(self, account_id: UUID, hold_id: UUID) -> Redemption:
+        """A captured hold as its vendor claims it: net of refunds, with its capture time."""
+        hold = self.get_account(account_id).get_hold(hold_id)
+        if hold.status is not HoldStatus.CAPTURED or hold.captured_at is None:
+            raise HoldNotCaptured(f"hold {hold_id} is {hold.status.value}, not captured")
+        return Redemption(
+            account_id,
+            hold_id,
+            hold.vendor_id,
+            hold.captured_cents - hold.refunded_cents,
+            hold.captured_at,
+        )
 
     def execute(self, command: AccountCommand) -> Receipt:
         """One command, one transaction; retried on a concurrent write to the account."""

@@ -183,3 +183,30 @@ def test_redemptions_go_through_group_commit_too(world):
         committer.close()
     assert {r.amount_cents for r in receipts} == {2500}
     assert world["vouchers"].account_view(world["campaign"], "t1").held_cents == 5000
+
+
+def test_a_captured_redemption_can_be_claimed_once_by_its_vendor(world, memory_settings):
+    from ledger.claims_desk import ClaimsDesk
+    from ledger.errors import HoldNotCaptured
+    from ledger.reimbursement import ReimbursementRule, RuleBook
+
+    receipt = redeem(world)
+    account_id = world["vouchers"].account_view(world["campaign"], "t1").account_id
+    with pytest.raises(HoldNotCaptured):
+        world["vouchers"].redemption(account_id, receipt.hold_id)
+    later = DURING + timedelta(minutes=5)
+    world["vouchers"].execute(
+        helpers.capture(world["campaign"], "t1", "c", receipt.hold_id, 2000, now=later)
+    )
+    world["vouchers"].execute(
+        helpers.refund(world["campaign"], "t1", "f", receipt.hold_id, 500, now=later)
+    )
+    redemption = world["vouchers"].redemption(account_id, receipt.hold_id)
+    assert (redemption.vendor_id, redemption.captured_cents) == (str(world["vendor"]), 1500)
+    assert redemption.captured_at == later
+    rules = RuleBook((ReimbursementRule("full", helpers.START, helpers.END, ((0, 10_000),)),))
+    desk = ClaimsDesk(memory_settings, rules)
+    claim = desk.submit_claim(str(world["vendor"]), "claim-1", [redemption], by="v", now=later)
+    assert (
+        desk.submit_claim(str(world["vendor"]), "claim-1", [redemption], by="v", now=later) == claim
+    )

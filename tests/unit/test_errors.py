@@ -67,6 +67,20 @@ STABLE_CODES = {
     "ExecutionDateInPast": "execution_date_in_past",
     "InvalidStatement": "invalid_statement",
     "InvalidStatementLine": "invalid_statement_line",
+    "InvalidReimbursementRule": "invalid_reimbursement_rule",
+    "OverlappingRules": "overlapping_reimbursement_rules",
+    "InvalidClaim": "invalid_claim",
+    "InvalidPaymentBatch": "invalid_payment_batch",
+    "ClaimNotFound": "claim_not_found",
+    "ClaimLineNotFound": "claim_line_not_found",
+    "PaymentBatchNotFound": "payment_batch_not_found",
+    "NoReimbursementRule": "no_reimbursement_rule",
+    "RedemptionAlreadyClaimed": "redemption_already_claimed",
+    "ClaimStatusConflict": "claim_status_conflict",
+    "ClaimLineConflict": "claim_line_conflict",
+    "ClaimAwaitingDisputes": "claim_awaiting_disputes",
+    "DisputeWindowClosed": "dispute_window_closed",
+    "PaymentBatchStatusConflict": "payment_batch_status_conflict",
 }
 
 

@@ -1,0 +1,301 @@
+"""The claims desk: the application through which vendors claim reimbursement of their
+redemptions and the operator reviews, batches and pays the claims (the rules live in
+`ledger.claims`, `ledger.payments` and `ledger.reimbursement`).
+
+Every command saves all it changes in one transaction: a claim with its redemption markers
+and the vendor's yearly tally; a rejection with the markers it releases or closes; a batch
+with each claim it takes; a payment with each claim it pays. On a concurrent write the
+store refuses the save, and the command loads again and retries: a marker taken meanwhile
+by another claim then refuses the redemption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from ledger.application import LedgerApplication
+from ledger.claims import (
+    OVERTURNED,
+    RETURN_TO_CLAIMABLE,
+    Claim,
+    check_redemptions,
+    claim_id,
+)
+from ledger.errors import ClaimNotFound, ConcurrencyConflict, PaymentBatchNotFound
+from ledger.ids import check_key, request_digest
+from ledger.payments import Payees, PaymentBatch, check_payees, payment_batch_id
+from ledger.redemption_claims import RedemptionClaim, redemption_claim_id
+from ledger.reimbursement import (
+    Redemption,
+    RuleBook,
+    VendorYear,
+    price_lines,
+    reimbursement_year,
+    vendor_year_id,
+)
+from ledger.sepa import Debtor, write_pain001
+from ledger.settings import Settings
+from ledger.statements import ExpectedPayment
+from ledger.store import backoff
+
+MAX_COMMAND_ATTEMPTS = 12
+
+
+class ClaimsDesk(LedgerApplication):
+    """Vendors' claims, their review, and their payment in batches."""
+
+    def __init__(self, settings: Settings, rule_book: RuleBook, **extra_env: str) -> None:
+        self.rule_book = rule_book
+        super().__init__(settings, **extra_env)
+
+    # Claims ------------------------------------------------------------------------------
+
+    def submit_claim(
+        self,
+        vendor_id: str,
+        key: str,
+        redemptions: Sequence[Redemption],
+        *,
+        by: str,
+        now: datetime,
+    ) -> UUID:
+        """Claim redemptions under a client key; a retry answers the same claim id."""
+        redemptions = check_redemptions(vendor_id, tuple(redemptions), now)
+        new_id = claim_id(vendor_id, check_key(key))
+        digest = request_digest(
+            "submit_claim",
+            vendor_id,
+            tuple(
+                (r.account_id, r.hold_id, r.captured_cents, r.captured_at.astimezone(UTC))
+                for r in redemptions
+            ),
+        )
+        for attempt in range(MAX_COMMAND_ATTEMPTS):
+            existing = self._find(new_id)
+            if existing is not None:
+                existing.check_same_request(digest)
+                return new_id
+            markers = [self._take_marker(r, new_id, by, now) for r in redemptions]
+            year = reimbursement_year(now)
+            tally = self._find(vendor_year_id(vendor_id, year)) or VendorYear.open(
+                vendor_id=vendor_id, year=year, now=now
+            )
+            claim = Claim.submit(
+                claim_id=new_id,
+                claim_key=key,
+                vendor_id=vendor_id,
+                lines=price_lines(redemptions, self.rule_book, tally.total_cents),
+                request_digest=digest,
+                by=by,
+                now=now,
+            )
+            captured = sum(r.captured_cents for r in redemptions)
+            tally.count(claim_id=new_id, amount_cents=captured, now=now)
+            try:
+                self.record(claim, tally, *markers)
+                return new_id
+            except IntegrityError:
+                backoff(attempt)
+        raise ConcurrencyConflict("the vendor's claims kept changing; retry")
+
+    def get_claim(self, claim_id: UUID) -> Claim:
+        return self._get(claim_id, Claim, ClaimNotFound, "claim")
+
+    def redemption_claim(self, hold_id: UUID) -> RedemptionClaim | None:
+        """The marker of a redemption, or None if it was never claimed."""
+        return self._find(redemption_claim_id(hold_id))
+
+    def vendor_year_total_cents(self, vendor_id: str, year: int) -> int:
+        tally = self._find(vendor_year_id(vendor_id, year))
+        return 0 if tally is None else tally.total_cents
+
+    def approve_claim(self, claim_id: UUID, *, by: str, now: datetime) -> None:
+        def command(claim: Claim) -> list[Aggregate]:
+            claim.approve(by=by, now=now)
+            return []
+
+        self._change(claim_id, command)
+
+    def reject_lines(
+        self,
+        claim_id: UUID,
+        *,
+        key: str,
+        rejections: Sequence[tuple[UUID, str, str]],
+        by: str,
+        now: datetime,
+    ) -> None:
+        """Reject lines, each (hold id, reason, outcome); releases or closes their markers."""
+        rejections = tuple((hold_id, reason, outcome) for hold_id, reason, outcome in rejections)
+        digest = request_digest("reject_lines", rejections)
+
+        def command(claim: Claim) -> list[Aggregate]:
+            if not claim.reject_lines(
+                key=check_key(key), digest=digest, rejections=rejections, by=by, now=now
+            ):
+                return []
+            changed: list[Aggregate] = []
+            for hold_id, _, outcome in rejections:
+                marker = self._find(redemption_claim_id(hold_id))
+                assert marker is not None, "every line has its marker"
+                if outcome == RETURN_TO_CLAIMABLE:
+                    marker.release(by=by, now=now)
+                else:
+                    marker.close(by=by, now=now)
+                changed.append(marker)
+            rejected = sum(claim.lines[hold_id].captured_cents for hold_id, _, _ in rejections)
+            return [*changed, self._count(claim, -rejected, now)]
+
+        self._change(claim_id, command)
+
+    def dispute_line(
+        self, claim_id: UUID, hold_id: UUID, *, key: str, reason: str, by: str, now: datetime
+    ) -> None:
+        digest = request_digest("dispute_line", hold_id, reason)
+
+        def command(claim: Claim) -> list[Aggregate]:
+            claim.dispute_line(
+                key=check_key(key), digest=digest, hold_id=hold_id, reason=reason, by=by, now=now
+            )
+            return []
+
+        self._change(claim_id, command)
+
+    def decide_dispute(
+        self, claim_id: UUID, hold_id: UUID, *, decision: str, by: str, now: datetime
+    ) -> None:
+        """Uphold or overturn a disputed rejection; an overturned line counts again."""
+
+        def command(claim: Claim) -> list[Aggregate]:
+            if not claim.decide_dispute(hold_id=hold_id, decision=decision, by=by, now=now):
+                return []
+            if decision != OVERTURNED:
+                return []
+            return [self._count(claim, claim.lines[hold_id].captured_cents, now)]
+
+        self._change(claim_id, command)
+
+    # Payment batches ---------------------------------------------------------------------
+
+    def create_payment_batch(
+        self,
+        *,
+        key: str,
+        claim_ids: Sequence[UUID],
+        value_date: date,
+        payees: Payees,
+        by: str,
+        now: datetime,
+    ) -> UUID:
+        """Batch approved claims for payment on a value date; payees carry reviewed IBANs."""
+        batch_id = payment_batch_id(check_key(key))
+        payees = check_payees(payees)
+        ids = tuple(sorted(claim_ids))
+        digest = request_digest("create_payment_batch", ids, value_date, payees)
+        for attempt in range(MAX_COMMAND_ATTEMPTS):
+            existing = self._find(batch_id)
+            if existing is not None:
+                existing.check_same_request(digest)
+                return batch_id
+            claims = [self.get_claim(i) for i in ids]
+            for claim in claims:
+                claim.add_to_batch(batch_id=batch_id, by=by, now=now)
+            batch = PaymentBatch.create(
+                batch_key=key,
+                request_digest=digest,
+                claims=tuple((c.id, c.vendor_id, c.payable_cents) for c in claims),
+                payees=payees,
+                value_date=value_date,
+                by=by,
+                now=now,
+            )
+            try:
+                self.record(batch, *claims)
+                return batch_id
+            except IntegrityError:
+                backoff(attempt)
+        raise ConcurrencyConflict("the claims kept changing; retry")
+
+    def get_batch(self, batch_id: UUID) -> PaymentBatch:
+        return self._get(batch_id, PaymentBatch, PaymentBatchNotFound, "payment batch")
+
+    def payment_file(self, batch_id: UUID, *, debtor: Debtor, created_at: datetime) -> bytes:
+        """The batch's pain.001 bytes, validated against the schema."""
+        return write_pain001(self.get_batch(batch_id).transfer_file(debtor, created_at))
+
+    def expected_payments(self, batch_id: UUID) -> tuple[ExpectedPayment, ...]:
+        return self.get_batch(batch_id).expected_payments()
+
+    def mark_batch_paid(
+        self, batch_id: UUID, *, bank_reference: str, by: str, now: datetime
+    ) -> None:
+        """Record the bank's confirmation on the batch and on each of its claims."""
+        for attempt in range(MAX_COMMAND_ATTEMPTS):
+            batch = self.get_batch(batch_id)
+            if not batch.mark_paid(bank_reference=bank_reference, by=by, now=now):
+                return
+            claims = [self.get_claim(c) for c, _, _ in batch.claims]
+            for claim in claims:
+                claim.mark_paid(batch_id=batch_id, bank_reference=bank_reference, by=by, now=now)
+            try:
+                self.record(batch, *claims)
+                return
+            except IntegrityError:
+                backoff(attempt)
+        raise ConcurrencyConflict("the batch kept changing; retry")
+
+    # Plumbing ----------------------------------------------------------------------------
+
+    def _take_marker(
+        self, redemption: Redemption, claim_id: UUID, by: str, now: datetime
+    ) -> RedemptionClaim:
+        marker = self._find(redemption_claim_id(redemption.hold_id))
+        if marker is None:
+            return RedemptionClaim.take(
+                account_id=redemption.account_id,
+                hold_id=redemption.hold_id,
+                claim_id=claim_id,
+                by=by,
+                now=now,
+            )
+        marker.take_again(claim_id=claim_id, by=by, now=now)
+        return marker
+
+    def _count(self, claim: Claim, amount_cents: int, now: datetime) -> VendorYear:
+        tally = self._find(vendor_year_id(claim.vendor_id, reimbursement_year(claim.submitted_at)))
+        assert tally is not None, "a claim's tally is saved with it"
+        tally.count(claim_id=claim.id, amount_cents=amount_cents, now=now)
+        return tally
+
+    def _change(self, claim_id: UUID, command: Callable[[Claim], list[Aggregate]]) -> None:
+        """Load, command, save the claim and what else changed; retry on a concurrent write."""
+        for attempt in range(MAX_COMMAND_ATTEMPTS):
+            claim = self.get_claim(claim_id)
+            others = command(claim)
+            if not claim.pending_events:
+                return  # a retry of a recorded command
+            try:
+                self.record(claim, *others)
+                return
+            except IntegrityError:
+                backoff(attempt)
+        raise ConcurrencyConflict("the claim kept changing; retry")
+
+    def _find(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _get(self, aggregate_id: UUID, kind: type, error: type[Exception], what: str) -> Any:
+        found = self._find(aggregate_id)
+        if not isinstance(found, kind):
+            raise error(f"no {what} {aggregate_id}")
+        return found
