@@ -1,8 +1,9 @@
-"""The read-model tables, as SQLAlchemy Core objects (created by `migrations/`)."""
+"""The read-model tables, as SQLAlchemy Core objects (created by `migrations/`): projection
+positions and balances (0002); the catalogue, vendor statements and indicators (0003)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Date, Integer, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -20,4 +21,89 @@ balances = Table(
     Column("account", String(200), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("balance_cents", BigInteger, nullable=False),
+)
+
+ID_LENGTH = 36  # a UUID in its canonical text form
+VENDOR_ID_LENGTH = 64  # an opaque id: `ledger.ids.MAX_OPAQUE_ID_LENGTH`
+
+
+def _cents(name: str) -> Column:
+    return Column(name, BigInteger, nullable=False)
+
+
+catalogue_resources = Table(
+    "catalogue_resources",
+    metadata,
+    Column("resource_id", String(ID_LENGTH), primary_key=True),
+    Column("vendor_id", String(VENDOR_ID_LENGTH), nullable=False),
+    Column("reference", String(128), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("levels", String(200), nullable=False),  # school levels' values, comma-separated
+    _cents("price_cents"),
+    Column("revision", Integer, nullable=False),
+    Column("is_listed", Boolean, nullable=False),
+    Column("labels", String(200), nullable=False),  # labels' values, comma-separated
+)
+
+catalogue_labels = Table(
+    "catalogue_labels",
+    metadata,
+    Column("resource_id", String(ID_LENGTH), primary_key=True),
+    Column("label", String(64), primary_key=True),
+)
+
+vendor_statement_days = Table(
+    "vendor_statement_days",
+    metadata,
+    Column("vendor_id", String(VENDOR_ID_LENGTH), primary_key=True),
+    Column("day", Date, primary_key=True),
+    _cents("captured_count"),
+    _cents("captured_cents"),
+    _cents("refunded_count"),
+    _cents("refunded_cents"),
+    _cents("claims_submitted_count"),
+    _cents("claims_submitted_cents"),
+    _cents("claims_approved_cents"),
+    _cents("claims_rejected_cents"),
+    _cents("paid_cents"),
+)
+
+vendor_statement_claim_lines = Table(
+    "vendor_statement_claim_lines",
+    metadata,
+    Column("claim_id", String(ID_LENGTH), primary_key=True),
+    Column("hold_id", String(ID_LENGTH), primary_key=True),
+    Column("vendor_id", String(VENDOR_ID_LENGTH), nullable=False),
+    _cents("reimbursed_cents"),
+)
+
+vendor_statement_batches = Table(
+    "vendor_statement_batches",
+    metadata,
+    Column("batch_id", String(ID_LENGTH), primary_key=True),
+    Column("vendor_id", String(VENDOR_ID_LENGTH), primary_key=True),
+    _cents("amount_cents"),
+)
+
+indicator_counters = Table(
+    "indicator_counters",
+    metadata,
+    Column("indicator", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+indicator_spenders = Table(
+    "indicator_spenders",
+    metadata,
+    Column("account_id", String(ID_LENGTH), primary_key=True),
+)
+
+indicator_resources = Table(
+    "indicator_resources",
+    metadata,
+    Column("resource_id", String(ID_LENGTH), primary_key=True),
+    Column("vendor_id", String(VENDOR_ID_LENGTH), nullable=False),
+    Column("is_listed", Boolean, nullable=False),
+    Column("is_french", Boolean, nullable=False),
 )
