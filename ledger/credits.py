@@ -45,7 +45,7 @@ from ledger.holds import (
     HoldStatus,
     TopUpKind,
     check_hold_terms,
-    check_kind_cap,
+    check_kind_cap_of,
     check_positive,
     evidence_fields,
 )
@@ -281,7 +281,7 @@ class CreditAccount(Aggregate):
         self.check_not_expired()
         check_hold_terms(order_ref, ttl_s)
         if evidence is not None:
-            check_kind_cap(list(self.holds.values()), evidence, kind_cap_cents, amount_cents)
+            check_kind_cap_of(list(self.holds.values()), evidence, kind_cap_cents, amount_cents)
         if not self.valid_from <= now < self.valid_until:
             raise OutsideValidity("holds are placed within the campaign's validity window")
         overdue = self.overdue_holds(now)

@@ -154,18 +154,24 @@ class EligibilityRule:
     def check_kind_cap(
         self, evidence: RedemptionEvidence, spent_cents: int, amount_cents: int
     ) -> None:
-        assert type(spent_cents) is int and spent_cents >= 0, "the ledger's spending is exact"
-        cap = self.cap_cents(evidence.kind)
-        if cap is not None and spent_cents + amount_cents > cap:
-            raise ResourceNotEligible(
-                f"{amount_cents} cents more on {evidence.kind.value} would bring spending to "
-                f"{spent_cents + amount_cents} cents, over this credit's cap of {cap} cents",
-                reason="over_kind_cap",
-                resource_id=str(evidence.resource_id),
-                kind=evidence.kind.value,
-                cap_cents=cap,
-                spent_cents=spent_cents,
-            )
+        check_kind_cap(evidence, self.cap_cents(evidence.kind), spent_cents, amount_cents)
+
+
+def check_kind_cap(
+    evidence: RedemptionEvidence, cap_cents: int | None, spent_cents: int, amount_cents: int
+) -> None:
+    """Refuse a redemption that would take this credit's spending on its kind over the cap."""
+    assert type(spent_cents) is int and spent_cents >= 0, "the ledger's spending is exact"
+    if cap_cents is not None and spent_cents + amount_cents > cap_cents:
+        raise ResourceNotEligible(
+            f"{amount_cents} cents more on {evidence.kind.value} would bring spending to "
+            f"{spent_cents + amount_cents} cents, over this credit's cap of {cap_cents} cents",
+            reason="over_kind_cap",
+            resource_id=str(evidence.resource_id),
+            kind=evidence.kind.value,
+            cap_cents=cap_cents,
+            spent_cents=spent_cents,
+        )
 
 
 def check_kind_caps(kind_caps_cents: Iterable[tuple[ResourceKind | str, int]]) -> KindCaps:

@@ -18,8 +18,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from ledger.eligibility import RedemptionEvidence, ResourceKind
-from ledger.errors import InvalidAmount, InvalidInput, ResourceNotEligible
+from ledger.eligibility import RedemptionEvidence, ResourceKind, check_kind_cap
+from ledger.errors import InvalidAmount, InvalidInput
 from ledger.money import MAX_AMOUNT_CENTS
 
 DEFAULT_HOLD_TTL_S = 30 * 60
@@ -75,23 +75,13 @@ def check_hold_terms(order_ref: str, ttl_s: int) -> None:
         raise InvalidInput(f"a hold lives 1 to {MAX_HOLD_TTL_S} seconds", field="ttl_s")
 
 
-def check_kind_cap(
+def check_kind_cap_of(
     holds: list[Hold], evidence: RedemptionEvidence, cap_cents: int | None, amount_cents: int
 ) -> None:
-    """A campaign may cap what its credit spends on one kind of resource (training, …)."""
-    if cap_cents is None:
-        return
+    """A campaign may cap what its credit spends on one kind of resource (training, …):
+    held, or captured less refunds, counts as spent."""
     spent = sum(h.committed_cents for h in holds if h.kind is evidence.kind)
-    if spent + amount_cents > cap_cents:
-        raise ResourceNotEligible(
-            f"{amount_cents} cents more on {evidence.kind.value} would bring this credit's "
-            f"spending on it to {spent + amount_cents} cents, over the cap of {cap_cents}",
-            reason="over_kind_cap",
-            resource_id=str(evidence.resource_id),
-            kind=evidence.kind.value,
-            cap_cents=cap_cents,
-            spent_cents=spent,
-        )
+    check_kind_cap(evidence, cap_cents, spent, amount_cents)
 
 
 def check_positive(amount_cents: int) -> None:
