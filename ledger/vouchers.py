@@ -65,6 +65,15 @@ class AccountView:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch applied to cached accounts, not saved yet."""
+
+    results: list[Receipt | DomainError]
+    events: list[Any]
+    account_ids: tuple[UUID, ...]
+
+
 class VoucherLedger(LedgerApplication):
     """The teacher's EdTech credit: campaigns and credit accounts."""
 
@@ -226,21 +235,35 @@ class VoucherLedger(LedgerApplication):
         commands run one by one.
         """
         for _ in range(MAX_BATCH_ATTEMPTS):
+            prepared = self.prepare_many(commands, cache)
+            if prepared is None:
+                break
+            try:
+                self.record_events(prepared.events)
+                return prepared.results
+            except IntegrityError:
+                for account_id in prepared.account_ids:
+                    cache.pop(account_id, None)
+        return [self.execute_answering(c) for c in commands]
+
+    def prepare_many(
+        self, commands: Sequence[AccountCommand], cache: dict[UUID, CreditAccount]
+    ) -> PreparedBatch | None:
+        """Apply a batch to cached accounts without saving it: the answers and the events.
+
+        None when refusals kept being made on stale state: run the commands one by one.
+        """
+        for _ in range(MAX_BATCH_ATTEMPTS):
             self.load_into(cache, [c.account_id for c in commands])
             touched: dict[UUID, CreditAccount] = {}
             results = [self._apply_cached(c, cache, touched) for c in commands]
             stale = self._stale_refusals(commands, results, touched)
-            changed = [a for a in touched.values() if a.pending_events]
-            try:
-                if not stale and changed:
-                    self.record(*changed)
-            except IntegrityError:
-                stale = set(touched)
             if not stale:
-                return results
+                events = [e for a in touched.values() for e in a.collect_events()]
+                return PreparedBatch(results, events, tuple(touched))
             for account_id in stale | set(touched):
                 cache.pop(account_id, None)
-        return [self._execute_alone(c) for c in commands]
+        return None
 
     def _stale_refusals(
         self,
@@ -295,7 +318,8 @@ class VoucherLedger(LedgerApplication):
         except DomainError as error:
             return error
 
-    def _execute_alone(self, command: AccountCommand) -> Receipt | DomainError:
+    def execute_answering(self, command: AccountCommand) -> Receipt | DomainError:
+        """`execute`, with a refusal as the answer rather than raised."""
         try:
             return self.execute(command)
         except DomainError as error:

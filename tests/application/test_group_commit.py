@@ -36,13 +36,13 @@ class Gate:
     def __init__(self, app: VoucherLedger) -> None:
         self.entered = threading.Event()
         self.opened = threading.Event()
-        self._execute_many = app.execute_many
-        app.execute_many = self  # the instance attribute shadows the method
+        self._prepare_many = app.prepare_many
+        app.prepare_many = self  # the instance attribute shadows the method
 
-    def __call__(self, commands, cache) -> list[Receipt | DomainError]:
+    def __call__(self, commands, cache) -> object:
         self.entered.set()
         self.opened.wait(WAIT_S)
-        return self._execute_many(commands, cache)
+        return self._prepare_many(commands, cache)
 
 
 @contextlib.contextmanager
@@ -174,16 +174,16 @@ def test_closing_the_committer_finishes_what_is_queued(memory_settings):
 def record_spy(app: VoucherLedger) -> list[tuple[object, ...]]:
     """Every save that the store refused for a version conflict."""
     conflicts: list[tuple[object, ...]] = []
-    record = app.record
+    record_events = app.record_events
 
-    def spying(*aggregates: object) -> None:
+    def spying(events: list[object]) -> None:
         try:
-            record(*aggregates)
+            record_events(events)
         except IntegrityError:
-            conflicts.append(aggregates)
+            conflicts.append(tuple(events))
             raise
 
-    app.record = spying
+    app.record_events = spying
     return conflicts
 
 
