@@ -15,6 +15,13 @@ Account names carry their kind first and their owner after it:
 | `teacher_available` | `teacher_available:{account id}`  | credit the teacher may spend   |
 | `teacher_held`      | `teacher_held:{account id}`       | credit set aside by holds      |
 | `vendor_payable`    | `vendor_payable:{vendor id}`      | owed to a vendor for captures  |
+| `withheld`          | `withheld:{vendor id}`            | captured, not reimbursed (tier)|
+| `bank`              | `bank:{vendor id}`                | paid out to the vendor's bank  |
+
+A captured hold moves credit to the vendor's payable account; when the operator approves a
+claim, the part a degressive reimbursement rule does not pay moves to `withheld`; when the
+bank confirms a payment batch, what was paid moves to `bank`. A vendor paid in full for its
+claimed captures has a payable balance of zero.
 
 This mapping is a pure function of the event: projections fold it, tests fold it, and an
 auditor replaying the log gets the same books.
@@ -27,7 +34,9 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from ledger.campaigns import Campaign
+from ledger.claims import Claim
 from ledger.credits import CreditAccount
+from ledger.payments import PaymentBatch
 
 ACCOUNT_KINDS = (
     "funder",
@@ -35,6 +44,8 @@ ACCOUNT_KINDS = (
     "teacher_available",
     "teacher_held",
     "vendor_payable",
+    "withheld",
+    "bank",
 )
 
 
@@ -63,6 +74,14 @@ def teacher_held(account_id: UUID) -> str:
 
 def vendor_payable(vendor_id: str) -> str:
     return f"vendor_payable:{vendor_id}"
+
+
+def withheld(vendor_id: str) -> str:
+    return f"withheld:{vendor_id}"
+
+
+def bank(vendor_id: str) -> str:
+    return f"bank:{vendor_id}"
 
 
 def account_kind(account: str) -> str:
@@ -136,6 +155,15 @@ def _remainder_expired(e: CreditAccount.RemainderExpired) -> Iterator[Posting]:
         yield Posting(teacher_available(e.originator_id), funder(funder_id), cents)
 
 
+def _claim_approved(e: Claim.Approved) -> Iterator[Posting]:
+    yield Posting(vendor_payable(e.vendor_id), withheld(e.vendor_id), e.withheld_cents)
+
+
+def _batch_paid(e: PaymentBatch.MarkedPaid) -> Iterator[Posting]:
+    for vendor_id, cents in e.paid:
+        yield Posting(vendor_payable(vendor_id), bank(vendor_id), cents)
+
+
 _HANDLERS = {
     Campaign.Opened: _opened,
     Campaign.Closed: _closed,
@@ -147,6 +175,8 @@ _HANDLERS = {
     CreditAccount.HoldExpired: _hold_returned,
     CreditAccount.Refunded: _refunded,
     CreditAccount.RemainderExpired: _remainder_expired,
+    Claim.Approved: _claim_approved,
+    PaymentBatch.MarkedPaid: _batch_paid,
 }
 
 # The topics a balances projection must read: every event that can move money.

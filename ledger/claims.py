@@ -187,6 +187,9 @@ class Claim(Aggregate):
         payable_cents: int
         approved_by: str
         approved_at: datetime
+        # For the books: whose claim, and what of the captured amount is not reimbursed.
+        vendor_id: str = ""
+        withheld_cents: int = 0
 
         def apply(self, claim: Claim) -> None:
             for line in claim.lines.values():
@@ -326,15 +329,20 @@ class Claim(Aggregate):
             raise ClaimAwaitingDisputes(
                 f"{len(waiting)} lines have a dispute open or still possible", hold_ids=waiting
             )
-        payable = sum(
-            line.reimbursed_cents
-            for line in self.lines.values()
-            if line.status in (*PAYABLE, LineStatus.SUBMITTED)
-        )
+        lines = [
+            line for line in self.lines.values() if line.status in (*PAYABLE, LineStatus.SUBMITTED)
+        ]
+        payable = sum(line.reimbursed_cents for line in lines)
         if payable == 0:
             raise ClaimStatusConflict("the claim has nothing left to pay", status="submitted")
         self.trigger_event(
-            self.Approved, timestamp=now, payable_cents=payable, approved_by=by, approved_at=now
+            self.Approved,
+            timestamp=now,
+            payable_cents=payable,
+            approved_by=by,
+            approved_at=now,
+            vendor_id=self.vendor_id,
+            withheld_cents=sum(line.captured_cents for line in lines) - payable,
         )
 
     def add_to_batch(self, *, batch_id: UUID, by: str, now: datetime) -> None:

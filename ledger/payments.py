@@ -105,6 +105,7 @@ class PaymentBatch(Aggregate):
         bank_reference: str
         marked_by: str
         marked_at: datetime
+        paid: tuple[tuple[str, int], ...] = ()  # (vendor, cents): what left the bank
 
         def apply(self, batch: PaymentBatch) -> None:
             batch.status = BatchStatus.PAID
@@ -171,8 +172,15 @@ class PaymentBatch(Aggregate):
             bank_reference=bank_reference,
             marked_by=by,
             marked_at=now,
+            paid=self.paid_by_vendor(),
         )
         return True
+
+    def paid_by_vendor(self) -> tuple[tuple[str, int], ...]:
+        totals: dict[str, int] = {}
+        for _, vendor, cents in self.claims:
+            totals[vendor] = totals.get(vendor, 0) + cents
+        return tuple(sorted(totals.items()))
 
     # Queries -----------------------------------------------------------------------------
 

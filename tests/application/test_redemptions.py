@@ -210,3 +210,45 @@ def test_a_captured_redemption_can_be_claimed_once_by_its_vendor(world, memory_s
     assert (
         desk.submit_claim(str(world["vendor"]), "claim-1", [redemption], by="v", now=later) == claim
     )
+
+
+def test_the_books_follow_a_redemption_to_the_bank_and_balance_to_zero(world, memory_settings):
+    """Teacher credit → vendor payable → (withheld by a 90 % rule) → bank: trial zero."""
+    from ledger import accounts
+    from ledger.claims_desk import ClaimsDesk
+    from ledger.reimbursement import ReimbursementRule, RuleBook
+
+    vouchers = world["vouchers"]
+    receipt = redeem(world)
+    later = DURING + timedelta(minutes=5)
+    vouchers.execute(
+        helpers.capture(world["campaign"], "t1", "c", receipt.hold_id, 2500, now=later)
+    )
+    account_id = vouchers.account_view(world["campaign"], "t1").account_id
+    rules = RuleBook((ReimbursementRule("ninety", helpers.START, helpers.END, ((0, 9_000),)),))
+    desk = ClaimsDesk(memory_settings, rules)
+    desk.recorder = desk.events.recorder = vouchers.recorder  # one log, as on a real store
+    vendor = str(world["vendor"])
+    claim = desk.submit_claim(
+        vendor, "claim-1", [vouchers.redemption(account_id, receipt.hold_id)], by="v", now=later
+    )
+    desk.approve_claim(claim, by="operator", now=later)
+    batch = desk.create_payment_batch(
+        key="batch-1",
+        claim_ids=[claim],
+        value_date=date(2027, 9, 20),
+        payees=[(vendor, "Les Petits Savants", IBAN)],
+        by="operator",
+        now=later,
+    )
+    desk.mark_batch_paid(batch, bank_reference="BANK-REF-1", by="operator", now=later)
+
+    log = [
+        vouchers.mapper.to_domain_event(n)
+        for n in vouchers.recorder.select_notifications(None, 10_000)
+    ]
+    books = accounts.fold(log)
+    assert books[accounts.vendor_payable(vendor)] == 0
+    assert books[accounts.bank(vendor)] == 2250  # 90 % of 2500
+    assert books[accounts.withheld(vendor)] == 250
+    assert sum(books.values()) == 0
