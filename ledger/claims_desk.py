@@ -25,10 +25,18 @@ from ledger.claims import (
     OVERTURNED,
     RETURN_TO_CLAIMABLE,
     Claim,
+    LineStatus,
     check_redemptions,
     claim_id,
 )
-from ledger.errors import ClaimNotFound, ConcurrencyConflict, PaymentBatchNotFound
+from ledger.commands import Refund
+from ledger.credits import CreditAccount
+from ledger.errors import (
+    ClaimNotFound,
+    ConcurrencyConflict,
+    CreditAccountNotFound,
+    PaymentBatchNotFound,
+)
 from ledger.ids import check_key, request_digest
 from ledger.payments import Payees, PaymentBatch, check_payees, payment_batch_id
 from ledger.redemption_claims import RedemptionClaim, redemption_claim_id
@@ -117,11 +125,34 @@ class ClaimsDesk(LedgerApplication):
         return 0 if tally is None else tally.total_cents
 
     def approve_claim(self, claim_id: UUID, *, by: str, now: datetime) -> None:
+        """Approve the claim; lines cancelled for good give the teachers their credit back,
+        as refunds on their accounts saved in the same transaction as the approval."""
+
         def command(claim: Claim) -> list[Aggregate]:
             claim.approve(by=by, now=now)
-            return []
+            return self._restore_cancelled(claim, by, now) if claim.pending_events else []
 
         self._change(claim_id, command)
+
+    def _restore_cancelled(self, claim: Claim, by: str, now: datetime) -> list[Aggregate]:
+        accounts: dict[UUID, CreditAccount] = {}
+        for line in claim.lines.values():
+            if line.status not in (LineStatus.CANCELLED, LineStatus.UPHELD):
+                continue
+            account = accounts.get(line.account_id) or self._get(
+                line.account_id, CreditAccount, CreditAccountNotFound, "credit account"
+            )
+            accounts[line.account_id] = account
+            Refund(
+                campaign_id=account.campaign_id,
+                teacher_id=account.teacher_id,
+                key=f"claim-cancel:{claim.id}:{line.hold_id}",
+                by=by,
+                now=now,
+                hold_id=line.hold_id,
+                amount_cents=line.captured_cents,
+            ).apply_to(account)
+        return list(accounts.values())
 
     def reject_lines(
         self,

@@ -252,3 +252,45 @@ def test_the_books_follow_a_redemption_to_the_bank_and_balance_to_zero(world, me
     assert books[accounts.bank(vendor)] == 2250  # 90 % of 2500
     assert books[accounts.withheld(vendor)] == 250
     assert sum(books.values()) == 0
+
+
+def test_a_line_cancelled_for_good_gives_the_teacher_back_the_credit(world, memory_settings):
+    from ledger import accounts
+    from ledger.claims import CANCEL, DISPUTE_WINDOW_DAYS
+    from ledger.claims_desk import ClaimsDesk
+    from ledger.reimbursement import ReimbursementRule, RuleBook
+
+    vouchers, vendor = world["vouchers"], str(world["vendor"])
+    later = DURING + timedelta(minutes=5)
+    redemptions = []
+    for key in ("a", "b"):
+        receipt = redeem(world, key=key)
+        vouchers.execute(
+            helpers.capture(world["campaign"], "t1", f"c{key}", receipt.hold_id, 2500, now=later)
+        )
+        account_id = vouchers.account_view(world["campaign"], "t1").account_id
+        redemptions.append(vouchers.redemption(account_id, receipt.hold_id))
+    rules = RuleBook((ReimbursementRule("full", helpers.START, helpers.END, ((0, 10_000),)),))
+    desk = ClaimsDesk(memory_settings, rules)
+    desk.recorder = desk.events.recorder = vouchers.recorder
+    claim = desk.submit_claim(vendor, "claim-1", redemptions, by="v", now=later)
+    desk.reject_lines(
+        claim,
+        key="review-1",
+        by="operator",
+        now=later,
+        rejections=[(redemptions[1].hold_id, "not delivered", CANCEL)],
+    )
+    assert vouchers.account_view(world["campaign"], "t1").available_cents == 7800 - 5000
+    final = later + timedelta(days=DISPUTE_WINDOW_DAYS + 1)
+    desk.approve_claim(claim, by="operator", now=final)
+    desk.approve_claim(claim, by="operator", now=final)  # a retry changes nothing
+    view = vouchers.account_view(world["campaign"], "t1")
+    assert (view.available_cents, view.captured_cents) == (7800 - 2500, 2500)
+    log = [
+        vouchers.mapper.to_domain_event(n)
+        for n in vouchers.recorder.select_notifications(None, 10_000)
+    ]
+    books = accounts.fold(log)
+    assert books[accounts.vendor_payable(vendor)] == 2500  # owed for the line kept
+    assert sum(books.values()) == 0
