@@ -67,6 +67,7 @@ vendor_statement_days = Table(
     _cents("claims_approved_cents"),
     _cents("claims_rejected_cents"),
     _cents("paid_cents"),
+    _cents("withheld_cents"),  # migration 0004
 )
 
 vendor_statement_claim_lines = Table(

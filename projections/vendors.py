@@ -51,6 +51,7 @@ TOTALS = (
     "claims_approved_cents",
     "claims_rejected_cents",
     "paid_cents",
+    "withheld_cents",
 )
 
 DayTotals = dict[tuple[str, date], Counter[str]]
@@ -132,7 +133,13 @@ class VendorStatementProjection:
 
     def claim_approved(self, conn: Connection, totals: DayTotals, event: Any) -> None:
         vendor, _ = self.lines(conn, event.originator_id, [])
-        self.add(totals, vendor, event, claims_approved_cents=event.payable_cents)
+        self.add(
+            totals,
+            vendor,
+            event,
+            claims_approved_cents=event.payable_cents,
+            withheld_cents=event.withheld_cents,
+        )
 
     def batch_created(self, conn: Connection, totals: DayTotals, event: Any) -> None:
         shares: Counter[str] = Counter()
@@ -182,10 +189,11 @@ class VendorStatement:
     claims_approved_cents: int = 0
     claims_rejected_cents: int = 0
     paid_cents: int = 0
+    withheld_cents: int = 0  # captured, not reimbursed under a degressive rule
 
     @property
     def owed_in_period_cents(self) -> int:
-        return self.captured_cents - self.refunded_cents - self.paid_cents
+        return self.captured_cents - self.refunded_cents - self.paid_cents - self.withheld_cents
 
     @property
     def balance_owed_cents(self) -> int:

@@ -298,3 +298,42 @@ def test_catching_up_again_changes_nothing_and_a_rebuild_gives_the_same_rows(
     assert rebuilt.catch_up() > 0
     assert rows_of(world, projection) == before
     assert rebuilt.position() == runner.position()
+
+
+def test_a_vendor_statement_shows_what_a_degressive_rule_withheld(store_settings):
+    """90 % reimbursed: the statement owes nothing once paid, and shows the 10 % withheld."""
+    world = World(store_settings)
+    world.desk = ClaimsDesk(
+        store_settings, RuleBook((ReimbursementRule("ninety", START, helpers.END, ((0, 9_000),)),))
+    )
+    try:
+        vendor = world.vendor("Les Petits Savants", "732829320", "73282932000074")
+        world.resource(vendor, "lecture", ResourceKind.DIGITAL_TEXTBOOK, ["elementaire"], 2500)
+        world.ids["campaign"] = helpers.open_campaign(world.vouchers)
+        world.vouchers.grant_credits(
+            world.ids["campaign"], ["t1"], grant_key="g", by="op", now=START
+        )
+        receipt = world.redeem("t1", "r1", "lecture")
+        world.vouchers.execute(
+            helpers.capture(world.ids["campaign"], "t1", "c1", receipt.hold_id, 2500)
+        )
+        claim = world.desk.submit_claim(
+            vendor, "claim-1", [world.redemption("t1", receipt)], by="v", now=DURING
+        )
+        world.desk.approve_claim(claim, by="operator", now=DURING)
+        batch = world.desk.create_payment_batch(
+            key="batch-1",
+            claim_ids=[claim],
+            value_date=date(2027, 9, 20),
+            payees=[(vendor, "Les Petits Savants", "FR7630006000011234567890189")],
+            by="operator",
+            now=DURING,
+        )
+        world.desk.mark_batch_paid(batch, bank_reference="REF-1", by="operator", now=DURING)
+        world.runner(VendorStatementProjection()).catch_up()
+        statement = VendorStatements(world.engine).statement(vendor, *SEPTEMBER)
+        assert (statement.captured_cents, statement.paid_cents) == (2500, 2250)
+        assert statement.withheld_cents == 250
+        assert statement.balance_owed_cents == 0
+    finally:
+        world.close()

@@ -182,7 +182,7 @@ def test_migrating_twice_changes_nothing(store_settings):
     url = store_settings.store.sqlalchemy_url()
     migrations.upgrade(url)
     migrations.upgrade(url)
-    assert migrations.current_revision(url) == "0003"
+    assert migrations.current_revision(url) == "0004"
     check_schema(store_settings)
 
 
