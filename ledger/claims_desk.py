@@ -11,6 +11,7 @@ by another claim then refuses the redemption.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from ledger.errors import (
     ClaimNotFound,
     ConcurrencyConflict,
     CreditAccountNotFound,
+    InvalidStatement,
     PaymentBatchNotFound,
 )
 from ledger.ids import check_key, request_digest
@@ -50,7 +52,14 @@ from ledger.reimbursement import (
 )
 from ledger.sepa import Debtor, write_pain001
 from ledger.settings import Settings
-from ledger.statements import ExpectedPayment
+from ledger.statements import (
+    MAX_STATEMENT_BYTES,
+    ExpectedPayment,
+    StatementLine,
+    read_statement_camt053,
+    read_statement_csv,
+    reconcile,
+)
 from ledger.store import backoff
 
 MAX_COMMAND_ATTEMPTS = 12
@@ -264,6 +273,30 @@ class ClaimsDesk(LedgerApplication):
     def expected_payments(self, batch_id: UUID) -> tuple[ExpectedPayment, ...]:
         return self.get_batch(batch_id).expected_payments()
 
+    def reconcile_statement(
+        self, batch_id: UUID, statement: bytes, *, by: str, now: datetime
+    ) -> PaymentBatch.StatementReconciled:
+        """Read a bank statement (CSV or camt.053, told apart by its first bytes) against the
+        batch and record what it showed: matched, unmatched with a reason, missing,
+        duplicates. The same statement again records nothing and answers the same."""
+        if len(statement) > MAX_STATEMENT_BYTES:
+            raise InvalidStatement(f"a statement is at most {MAX_STATEMENT_BYTES} bytes")
+        lines = read_statement(statement)
+        digest = hashlib.sha256(statement).hexdigest()
+        for attempt in range(MAX_COMMAND_ATTEMPTS):
+            batch = self.get_batch(batch_id)
+            found = batch.record_reconciliation(
+                digest, reconcile(batch.expected_payments(), lines), by=by, now=now
+            )
+            if not batch.pending_events:
+                return found
+            try:
+                self.record(batch)
+                return found
+            except IntegrityError:
+                backoff(attempt)
+        raise ConcurrencyConflict("the payment batch kept changing; retry")
+
     def mark_batch_paid(
         self, batch_id: UUID, *, bank_reference: str, by: str, now: datetime
     ) -> None:
@@ -330,3 +363,12 @@ class ClaimsDesk(LedgerApplication):
         if not isinstance(found, kind):
             raise error(f"no {what} {aggregate_id}")
         return found
+
+
+def read_statement(statement: bytes) -> list[StatementLine]:
+    if statement.lstrip()[:1] == b"<":
+        return read_statement_camt053(statement)
+    try:
+        return read_statement_csv(statement.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InvalidStatement("a CSV statement is UTF-8 text") from None

@@ -45,7 +45,7 @@ from ledger.sepa import (
     check_sepa_id,
     sepa_text,
 )
-from ledger.statements import ExpectedPayment
+from ledger.statements import ExpectedPayment, Reconciliation
 
 MAX_CLAIMS_PER_BATCH = 1_000
 
@@ -98,6 +98,7 @@ class PaymentBatch(Aggregate):
             batch.claims = self.claims
             batch.payees = self.payees
             batch.value_date = self.value_date
+            batch.reconciliations = {}
             batch.status = BatchStatus.CREATED
             batch.bank_reference = None
 
@@ -110,6 +111,20 @@ class PaymentBatch(Aggregate):
         def apply(self, batch: PaymentBatch) -> None:
             batch.status = BatchStatus.PAID
             batch.bank_reference = self.bank_reference
+
+    class StatementReconciled(Event):
+        """A bank statement read against this batch; nothing of it is dropped."""
+
+        statement_digest: str
+        matched: tuple[tuple[str, int, str], ...]  # end-to-end id, line, bank reference
+        unmatched: tuple[tuple[int, str], ...]  # line, reason
+        missing: tuple[str, ...]  # end-to-end ids not on the statement
+        duplicates: tuple[tuple[int, str], ...]  # line, end-to-end id
+        reconciled_by: str
+        reconciled_at: datetime
+
+        def apply(self, batch: PaymentBatch) -> None:
+            batch.reconciliations[self.statement_digest] = self
 
     @classmethod
     def create(
@@ -210,6 +225,30 @@ class PaymentBatch(Aggregate):
             debtor=debtor,
             transfers=self.transfers(),
         )
+
+    def record_reconciliation(
+        self, statement_digest: str, result: Reconciliation, *, by: str, now: datetime
+    ) -> PaymentBatch.StatementReconciled:
+        """Keep what a statement showed of this batch; the same statement again records
+        nothing and answers the first reading."""
+        seen = self.reconciliations.get(statement_digest)
+        if seen is not None:
+            return seen
+        self.trigger_event(
+            self.StatementReconciled,
+            timestamp=now,
+            statement_digest=statement_digest,
+            matched=tuple(
+                (m.expected.end_to_end_id, m.line.line_number, m.line.bank_reference)
+                for m in result.matched
+            ),
+            unmatched=tuple((u.line.line_number, str(u.reason)) for u in result.unmatched_lines),
+            missing=tuple(p.end_to_end_id for p in result.missing_payments),
+            duplicates=tuple((d.line.line_number, d.end_to_end_id) for d in result.duplicates),
+            reconciled_by=by,
+            reconciled_at=now,
+        )
+        return self.reconciliations[statement_digest]
 
     def expected_payments(self) -> tuple[ExpectedPayment, ...]:
         """What the bank statement should show, for `ledger.statements.reconcile`."""

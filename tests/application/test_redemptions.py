@@ -253,6 +253,20 @@ def test_the_books_follow_a_redemption_to_the_bank_and_balance_to_zero(world, me
     assert books[accounts.withheld(vendor)] == 250
     assert sum(books.values()) == 0
 
+    # The bank's statement: the transfer, and a fee nobody ordered.
+    transfer = desk.expected_payments(batch)[0]
+    statement = (
+        "booking date;amount;currency;reference;counterparty iban;bank reference\n"
+        f"2027-09-20;-22,50;EUR;{transfer.end_to_end_id};{IBAN};BANK-1\n"
+        "2027-09-20;-1,20;EUR;FRAIS;;BANK-2\n"
+    ).encode()
+    reading = desk.reconcile_statement(batch, statement, by="operator", now=later)
+    assert [m[0] for m in reading.matched] == [transfer.end_to_end_id]
+    assert reading.unmatched == ((3, "unknown_reference"),) and reading.missing == ()
+    size = len(vouchers.recorder.select_notifications(None, 10_000))
+    assert desk.reconcile_statement(batch, statement, by="operator", now=later) == reading
+    assert len(vouchers.recorder.select_notifications(None, 10_000)) == size
+
 
 def test_a_line_cancelled_for_good_gives_the_teacher_back_the_credit(world, memory_settings):
     from ledger import accounts
