@@ -333,7 +333,12 @@ class Claim(Aggregate):
             line for line in self.lines.values() if line.status in (*PAYABLE, LineStatus.SUBMITTED)
         ]
         payable = sum(line.reimbursed_cents for line in lines)
-        if payable == 0:
+        cancelled = any(
+            line.status in (LineStatus.CANCELLED, LineStatus.UPHELD) for line in self.lines.values()
+        )
+        # A claim cancelled in full is approved all the same: its approval is what gives the
+        # teachers their credit back (see `ClaimsDesk.approve_claim`); it pays nothing.
+        if payable == 0 and not cancelled:
             raise ClaimStatusConflict("the claim has nothing left to pay", status="submitted")
         self.trigger_event(
             self.Approved,
@@ -349,6 +354,10 @@ class Claim(Aggregate):
         if self.batch_id == batch_id:
             return
         self._check_status(ClaimStatus.APPROVED, "batch the claim")
+        if self.payable_cents == 0:
+            raise ClaimStatusConflict(
+                "the claim pays nothing: it has no place in a batch", status=self.status.value
+            )
         self.trigger_event(
             self.Batched, timestamp=now, batch_id=batch_id, batched_by=by, batched_at=now
         )

@@ -152,6 +152,11 @@ class ClaimsDesk(LedgerApplication):
                 line.account_id, CreditAccount, CreditAccountNotFound, "credit account"
             )
             accounts[line.account_id] = account
+            # What the vendor refunded since the claim already came back to the teacher.
+            hold = account.get_hold(line.hold_id)
+            amount = min(line.captured_cents, hold.captured_cents - hold.refunded_cents)
+            if amount <= 0:
+                continue
             Refund(
                 campaign_id=account.campaign_id,
                 teacher_id=account.teacher_id,
@@ -159,7 +164,7 @@ class ClaimsDesk(LedgerApplication):
                 by=by,
                 now=now,
                 hold_id=line.hold_id,
-                amount_cents=line.captured_cents,
+                amount_cents=amount,
             ).apply_to(account)
         return list(accounts.values())
 
