@@ -9,21 +9,25 @@ whole system that projections follow and auditors replay.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Transcoder
+from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import Environment
 
 from ledger.catalogue import SchoolLevel
 from ledger.eligibility import Label, ResourceKind
+from ledger.errors import ConcurrencyConflict
 from ledger.holds import HoldStatus, TopUpKind
 from ledger.settings import Settings
-from ledger.store import APPLICATION_NAME
+from ledger.store import APPLICATION_NAME, backoff
 from ledger.transcoding import MsgpackTranscoder
+
+MAX_COMMAND_ATTEMPTS = 12  # a command retried this often after concurrent writes gives up
+T = TypeVar("T")
 
 # Every enum any event in the log holds, whichever context wrote it: every application reads
 # the whole log (projections, audits, replays), so each must decode every event. Stored by
@@ -64,3 +68,13 @@ class LedgerApplication(Application):
         """Save events (of aggregates built elsewhere) in one transaction."""
         if events:
             self.events.put(events)
+
+    def retrying(self, attempt: Callable[[], T], what: str) -> T:
+        """Optimistic concurrency: `attempt` loads, commands and records; when another
+        writer saved first (the store refuses the version), it runs again on fresh state."""
+        for n in range(MAX_COMMAND_ATTEMPTS):
+            try:
+                return attempt()
+            except IntegrityError:
+                backoff(n)
+        raise ConcurrencyConflict(f"{what} kept changing; retry")

@@ -64,7 +64,6 @@ MAX_DESCRIPTION_LENGTH = 4000
 MAX_REASON_LENGTH = 500
 # 10 000 €: far above a teacher's yearly credit (about 78 €), below any plausible error.
 MAX_PRICE_CENTS = 1_000_000
-MAX_COMMAND_ATTEMPTS = 12
 
 T = TypeVar("T")
 

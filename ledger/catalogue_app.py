@@ -14,7 +14,6 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.application import LedgerApplication
 from ledger.catalogue import (
-    MAX_COMMAND_ATTEMPTS,
     TERM_FIELDS,
     Resource,
     SchoolLevel,
@@ -26,12 +25,10 @@ from ledger.eligibility import (
     ResourceKind,
 )
 from ledger.errors import (
-    ConcurrencyConflict,
     InvalidInput,
     ResourceNotFound,
 )
 from ledger.ids import request_digest
-from ledger.store import backoff
 
 
 class Catalogue(LedgerApplication):
@@ -127,14 +124,11 @@ class Catalogue(LedgerApplication):
 
     def _change(self, resource_id: UUID, command: Callable[[Resource], T]) -> T:
         """Load, apply, save; on a concurrent write to the resource, load again and retry."""
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             resource = self.get_resource(resource_id)
             answer = command(resource)
-            if not resource.pending_events:
-                return answer
-            try:
-                self.record(resource)
-                return answer
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the resource kept changing; retry")
+            self.record(resource)
+            return answer
+
+        return self.retrying(attempt, "the resource")

@@ -19,7 +19,6 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 
 from ledger.application import LedgerApplication
 from ledger.claims import (
@@ -34,7 +33,6 @@ from ledger.commands import Refund
 from ledger.credits import CreditAccount
 from ledger.errors import (
     ClaimNotFound,
-    ConcurrencyConflict,
     CreditAccountNotFound,
     InvalidStatement,
     PaymentBatchNotFound,
@@ -60,9 +58,6 @@ from ledger.statements import (
     read_statement_csv,
     reconcile,
 )
-from ledger.store import backoff
-
-MAX_COMMAND_ATTEMPTS = 12
 
 
 class ClaimsDesk(LedgerApplication):
@@ -94,7 +89,8 @@ class ClaimsDesk(LedgerApplication):
                 for r in redemptions
             ),
         )
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             existing = self._find(new_id)
             if existing is not None:
                 existing.check_same_request(digest)
@@ -115,12 +111,10 @@ class ClaimsDesk(LedgerApplication):
             )
             captured = sum(r.captured_cents for r in redemptions)
             tally.count(claim_id=new_id, amount_cents=captured, now=now)
-            try:
-                self.record(claim, tally, *markers)
-                return new_id
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the vendor's claims kept changing; retry")
+            self.record(claim, tally, *markers)
+            return new_id
+
+        return self.retrying(attempt, "the vendor's claims")
 
     def get_claim(self, claim_id: UUID) -> Claim:
         return self._get(claim_id, Claim, ClaimNotFound, "claim")
@@ -244,7 +238,8 @@ class ClaimsDesk(LedgerApplication):
         payees = check_payees(payees)
         ids = tuple(sorted(claim_ids))
         digest = request_digest("create_payment_batch", ids, value_date, payees)
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             existing = self._find(batch_id)
             if existing is not None:
                 existing.check_same_request(digest)
@@ -261,12 +256,10 @@ class ClaimsDesk(LedgerApplication):
                 by=by,
                 now=now,
             )
-            try:
-                self.record(batch, *claims)
-                return batch_id
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the claims kept changing; retry")
+            self.record(batch, *claims)
+            return batch_id
+
+        return self.retrying(attempt, "the claims")
 
     def get_batch(self, batch_id: UUID) -> PaymentBatch:
         return self._get(batch_id, PaymentBatch, PaymentBatchNotFound, "payment batch")
@@ -288,37 +281,32 @@ class ClaimsDesk(LedgerApplication):
             raise InvalidStatement(f"a statement is at most {MAX_STATEMENT_BYTES} bytes")
         lines = read_statement(statement)
         digest = hashlib.sha256(statement).hexdigest()
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             batch = self.get_batch(batch_id)
             found = batch.record_reconciliation(
                 digest, reconcile(batch.expected_payments(), lines), by=by, now=now
             )
-            if not batch.pending_events:
-                return found
-            try:
-                self.record(batch)
-                return found
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the payment batch kept changing; retry")
+            self.record(batch)
+            return found
+
+        return self.retrying(attempt, "the payment batch")
 
     def mark_batch_paid(
         self, batch_id: UUID, *, bank_reference: str, by: str, now: datetime
     ) -> None:
         """Record the bank's confirmation on the batch and on each of its claims."""
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             batch = self.get_batch(batch_id)
             if not batch.mark_paid(bank_reference=bank_reference, by=by, now=now):
                 return
             claims = [self.get_claim(c) for c, _, _ in batch.claims]
             for claim in claims:
                 claim.mark_paid(batch_id=batch_id, bank_reference=bank_reference, by=by, now=now)
-            try:
-                self.record(batch, *claims)
-                return
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the batch kept changing; retry")
+            self.record(batch, *claims)
+
+        return self.retrying(attempt, "the batch")
 
     # Plumbing ----------------------------------------------------------------------------
 
@@ -345,17 +333,13 @@ class ClaimsDesk(LedgerApplication):
 
     def _change(self, claim_id: UUID, command: Callable[[Claim], list[Aggregate]]) -> None:
         """Load, command, save the claim and what else changed; retry on a concurrent write."""
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             claim = self.get_claim(claim_id)
             others = command(claim)
-            if not claim.pending_events:
-                return  # a retry of a recorded command
-            try:
-                self.record(claim, *others)
-                return
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the claim kept changing; retry")
+            self.record(claim, *others)
+
+        return self.retrying(attempt, "the claim")
 
     def _find(self, aggregate_id: UUID) -> Any:
         try:

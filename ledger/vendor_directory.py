@@ -13,14 +13,11 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.application import LedgerApplication
 from ledger.errors import (
-    ConcurrencyConflict,
     VendorNotFound,
 )
 from ledger.identifiers import check_iban
 from ledger.ids import check_key, derived_id, request_digest
-from ledger.store import backoff
 from ledger.vendors import (
-    MAX_COMMAND_ATTEMPTS,
     Vendor,
 )
 
@@ -105,14 +102,10 @@ class VendorDirectory(LedgerApplication):
 
     def _change(self, vendor_id: UUID, command: Callable[[Vendor], None]) -> None:
         """Load, command, save; on a concurrent write load again and retry."""
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             vendor = self.get_vendor(vendor_id)
             command(vendor)
-            if not vendor.pending_events:
-                return  # a retry of a recorded command
-            try:
-                self.record(vendor)
-                return
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the vendor kept changing; retry")
+            self.record(vendor)
+
+        return self.retrying(attempt, "the vendor")

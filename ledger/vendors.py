@@ -42,7 +42,6 @@ from ledger.ids import TIRELIRE_NAMESPACE, check_opaque_id, request_digest
 
 MAX_LEGAL_NAME_LENGTH = 200
 MAX_REASON_LENGTH = 500
-MAX_COMMAND_ATTEMPTS = 12
 
 
 class VendorStatus(Enum):

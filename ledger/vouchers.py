@@ -32,7 +32,6 @@ from ledger.eligibility import EligibilityRule
 from ledger.errors import (
     CampaignNotFound,
     CampaignStillRunning,
-    ConcurrencyConflict,
     CreditAccountNotFound,
     DomainError,
     HoldNotCaptured,
@@ -42,9 +41,8 @@ from ledger.holds import HoldStatus
 from ledger.ids import campaign_id as make_campaign_id
 from ledger.ids import check_key, credit_account_id, request_digest
 from ledger.reimbursement import Redemption
-from ledger.store import backoff, latest_versions, select_events_of
+from ledger.store import latest_versions, select_events_of
 
-MAX_COMMAND_ATTEMPTS = 12
 MAX_BATCH_ATTEMPTS = 3
 LOG_PAGE_SIZE = 2000
 
@@ -128,29 +126,26 @@ class VoucherLedger(LedgerApplication):
         self, campaign_id: UUID, rule: EligibilityRule, *, by: str, now: datetime
     ) -> None:
         """Say what the campaign's credit may buy (`ledger.eligibility`)."""
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             campaign = self.get_campaign(campaign_id)
             campaign.set_eligibility(rule, by=by, now=now)
-            try:
-                self.record(campaign)
-                return
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the campaign kept changing; retry")
+            self.record(campaign)
+
+        return self.retrying(attempt, "the campaign")
 
     def close_campaign(self, campaign_id: UUID, *, by: str, now: datetime) -> dict[str, int]:
         """Stop granting; return the budget never granted to the funders."""
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             campaign = self.get_campaign(campaign_id)
             if not campaign.is_open:
                 return dict(campaign.returned)
             campaign.close(by=by, now=now)
-            try:
-                self.record(campaign)
-                return dict(campaign.returned)
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the campaign kept changing; retry")
+            self.record(campaign)
+            return dict(campaign.returned)
+
+        return self.retrying(attempt, "the campaign")
 
     def grant_credits(
         self,
@@ -212,17 +207,14 @@ class VoucherLedger(LedgerApplication):
 
     def execute(self, command: AccountCommand) -> Receipt:
         """One command, one transaction; retried on a concurrent write to the account."""
-        for attempt in range(MAX_COMMAND_ATTEMPTS):
+
+        def attempt():
             account = self.get_account(command.account_id)
             receipt = command.apply_to(account)
-            if not account.pending_events:
-                return receipt  # a retry of a recorded command, or nothing to do
-            try:
-                self.record(account)
-                return receipt
-            except IntegrityError:
-                backoff(attempt)
-        raise ConcurrencyConflict("the account kept changing; retry")
+            self.record(account)
+            return receipt
+
+        return self.retrying(attempt, "the account")
 
     def execute_many(
         self, commands: Sequence[AccountCommand], cache: dict[UUID, CreditAccount]
