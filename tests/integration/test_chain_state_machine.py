@@ -22,7 +22,6 @@ from datetime import timedelta
 from uuid import UUID
 
 import pytest
-from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -53,6 +52,7 @@ from ledger.vendor_directory import VendorDirectory
 from ledger.vendors import VendorStatus
 from ledger.vouchers import VoucherLedger
 from tests import helpers
+from tests.stateful import run_on_postgresql, run_on_sqlite
 
 TEACHERS = ("t0", "t1", "t2")  # t2 is never granted: its redemptions are refused
 GRANTED = TEACHERS[:2]
@@ -466,45 +466,10 @@ def test_a_claim_cancelled_in_full_gives_the_teacher_the_credit_back(chain) -> N
     assert (view.captured_cents, view.available_cents) == (0, helpers.FACE_VALUE_CENTS)
 
 
-def _run_machine(store_factory) -> None:  # type: ignore[no-untyped-def]
-    machine = type("Machine", (ChainMachine,), {"store_factory": staticmethod(store_factory)})
-    machine.TestCase.settings = settings(
-        settings.default,
-        stateful_step_count=30,
-        max_examples=settings.default.max_examples,
-    )
-    machine.TestCase().runTest()
-
-
 def test_the_chain_holds_under_random_commands_on_sqlite(tmp_path_factory) -> None:
-    import migrations
-
-    def fresh() -> str:
-        url = f"sqlite:///{tmp_path_factory.mktemp('chain') / 'books.db'}"
-        migrations.upgrade(Settings(database_url=url).store.sqlalchemy_url())
-        return url
-
-    _run_machine(fresh)
+    run_on_sqlite(ChainMachine, tmp_path_factory, steps=30)
 
 
 @pytest.mark.postgres
 def test_the_chain_holds_under_random_commands_on_postgresql(pg_template: str) -> None:
-    import uuid
-
-    from tests.conftest import _pg_admin, _pg_url
-
-    created: list[str] = []
-
-    def fresh() -> str:
-        name = f"tirelire_chain_{uuid.uuid4().hex[:10]}"
-        with _pg_admin() as admin:
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-        created.append(name)
-        return _pg_url(name)
-
-    try:
-        _run_machine(fresh)
-    finally:
-        with _pg_admin() as admin:
-            for name in created:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run_on_postgresql(ChainMachine, pg_template, steps=30)

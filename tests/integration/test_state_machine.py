@@ -19,7 +19,6 @@ from datetime import timedelta
 from uuid import UUID
 
 import pytest
-from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -43,6 +42,7 @@ from projections.balances import Balances, BalancesProjection
 from projections.engine import create_read_engine
 from projections.runner import ProjectionRunner
 from tests import helpers
+from tests.stateful import run_on_postgresql, run_on_sqlite
 
 TEACHERS = ("t0", "t1", "t2", "t3")
 AMOUNTS = st.integers(min_value=-1, max_value=4000)  # 0 and -1 are refused
@@ -235,45 +235,10 @@ class LedgerMachine(RuleBasedStateMachine):
         assert balances.trial_balance() == 0
 
 
-def _run_machine(store_factory) -> None:  # type: ignore[no-untyped-def]
-    machine = type("Machine", (LedgerMachine,), {"store_factory": staticmethod(store_factory)})
-    machine.TestCase.settings = settings(
-        settings.default,
-        stateful_step_count=40,
-        max_examples=max(20, settings.default.max_examples),
-    )
-    machine.TestCase().runTest()
-
-
 def test_the_books_hold_under_random_commands_on_sqlite(tmp_path_factory) -> None:
-    import migrations
-
-    def fresh() -> str:
-        url = f"sqlite:///{tmp_path_factory.mktemp('sm') / 'books.db'}"
-        migrations.upgrade(Settings(database_url=url).store.sqlalchemy_url())
-        return url
-
-    _run_machine(fresh)
+    run_on_sqlite(LedgerMachine, tmp_path_factory, steps=40)
 
 
 @pytest.mark.postgres
 def test_the_books_hold_under_random_commands_on_postgresql(pg_template: str) -> None:
-    import uuid
-
-    from tests.conftest import _pg_admin, _pg_url
-
-    created: list[str] = []
-
-    def fresh() -> str:
-        name = f"tirelire_sm_{uuid.uuid4().hex[:10]}"
-        with _pg_admin() as admin:
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-        created.append(name)
-        return _pg_url(name)
-
-    try:
-        _run_machine(fresh)
-    finally:
-        with _pg_admin() as admin:
-            for name in created:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run_on_postgresql(LedgerMachine, pg_template, steps=40)
