@@ -26,6 +26,7 @@ from ledger.settings import Settings
 from ledger.store import APPLICATION_NAME, backoff
 from ledger.transcoding import MsgpackTranscoder
 
+AGGREGATE_CACHE_SIZE = 1000  # aggregates kept between reads, per application
 MAX_COMMAND_ATTEMPTS = 12  # a command retried this often after concurrent writes gives up
 T = TypeVar("T")
 
@@ -46,7 +47,11 @@ class LedgerApplication(Application):
 
     def __init__(self, settings: Settings, **extra_env: str) -> None:
         self.settings = settings
-        super().__init__(env={**settings.store.eventsourcing_env(), **extra_env})
+        # The library's aggregate cache, fast-forwarded from the store on every read: a
+        # campaign granted to 800,000 teachers has hundreds of events, and replaying them on
+        # every redemption cost about 12 ms; from the cache it is one query for what is new.
+        cache = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE)}
+        super().__init__(env={**settings.store.eventsourcing_env(), **cache, **extra_env})
 
     def construct_env(self, name: str, env: Any = None) -> Environment:
         # Only the settings object configures the store: no stray process environment.
