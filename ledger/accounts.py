@@ -21,7 +21,9 @@ Account names carry their kind first and their owner after it:
 A captured hold moves credit to the vendor's payable account; when the operator approves a
 claim, the part a degressive reimbursement rule does not pay moves to `withheld`; when the
 bank confirms a payment batch, what was paid moves to `bank`. A vendor paid in full for its
-claimed captures has a payable balance of zero.
+claimed captures has a payable balance of zero. A refund after approval leaves the payable
+account below zero by what the vendor owes back (a debit note, `ledger.debit_notes`) until a
+later batch deducts it.
 
 This mapping is a pure function of the event: projections fold it, tests fold it, and an
 auditor replaying the log gets the same books.
@@ -36,6 +38,7 @@ from uuid import UUID
 from ledger.campaigns import Campaign
 from ledger.claims import Claim
 from ledger.credits import CreditAccount
+from ledger.debit_notes import VendorDebits
 from ledger.payments import PaymentBatch
 
 ACCOUNT_KINDS = (
@@ -159,6 +162,12 @@ def _claim_approved(e: Claim.Approved) -> Iterator[Posting]:
     yield Posting(vendor_payable(e.vendor_id), withheld(e.vendor_id), e.withheld_cents)
 
 
+def _debit_note_raised(e: VendorDebits.NoteRaised) -> Iterator[Posting]:
+    # The refund took the whole amount from the payable account; the vendor owes back only
+    # the reimbursed share, and the withheld share is withheld no more.
+    yield Posting(withheld(e.vendor_id), vendor_payable(e.vendor_id), e.released_cents)
+
+
 def _batch_paid(e: PaymentBatch.MarkedPaid) -> Iterator[Posting]:
     for vendor_id, cents in e.paid:
         yield Posting(vendor_payable(vendor_id), bank(vendor_id), cents)
@@ -177,6 +186,7 @@ _HANDLERS = {
     CreditAccount.RemainderExpired: _remainder_expired,
     Claim.Approved: _claim_approved,
     PaymentBatch.MarkedPaid: _batch_paid,
+    VendorDebits.NoteRaised: _debit_note_raised,
 }
 
 # The topics a balances projection must read: every event that can move money.

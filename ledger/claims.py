@@ -38,6 +38,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from ledger.debit_notes import reimbursed_share
 from ledger.errors import (
     ClaimAwaitingDisputes,
     ClaimLineConflict,
@@ -182,6 +183,20 @@ class Claim(Aggregate):
         def apply(self, claim: Claim) -> None:
             status = LineStatus.UPHELD if self.decision == UPHELD else LineStatus.OVERTURNED
             claim.lines[self.hold_id].status = status
+
+    class LineRefunded(Event):
+        """The vendor refunded part of a line under review: the line claims less."""
+
+        hold_id: UUID
+        refund_id: UUID
+        refunded_cents: int  # off the line's captured amount
+        reimbursed_less_cents: int  # off its reimbursed amount, the rule's share
+        refunded_at: datetime
+
+        def apply(self, claim: Claim) -> None:
+            line = claim.lines[self.hold_id]
+            line.captured_cents -= self.refunded_cents
+            line.reimbursed_cents -= self.reimbursed_less_cents
 
     class Approved(Event):
         payable_cents: int
@@ -349,6 +364,30 @@ class Claim(Aggregate):
             vendor_id=self.vendor_id,
             withheld_cents=sum(line.captured_cents for line in lines) - payable,
         )
+
+    def refund_line(
+        self, *, hold_id: UUID, refund_id: UUID, refunded_cents: int, now: datetime
+    ) -> bool:
+        """Take a refund off a line while the claim is under review; False once approved
+        (a refund then raises a debit note, `ledger.debit_notes`)."""
+        line = self._line(hold_id)
+        if self.status is not ClaimStatus.SUBMITTED or line.status is LineStatus.RETURNED:
+            return False
+        refunded = min(refunded_cents, line.captured_cents)
+        if refunded <= 0:
+            return False
+        self.trigger_event(
+            self.LineRefunded,
+            timestamp=now,
+            hold_id=hold_id,
+            refund_id=refund_id,
+            refunded_cents=refunded,
+            reimbursed_less_cents=reimbursed_share(
+                refunded, line.captured_cents, line.reimbursed_cents
+            ),
+            refunded_at=now,
+        )
+        return True
 
     def add_to_batch(self, *, batch_id: UUID, by: str, now: datetime) -> None:
         if self.batch_id == batch_id:

@@ -23,14 +23,16 @@ from eventsourcing.domain import Aggregate
 from ledger.application import LedgerApplication
 from ledger.claims import (
     OVERTURNED,
+    PAYABLE,
     RETURN_TO_CLAIMABLE,
     Claim,
     LineStatus,
     check_redemptions,
     claim_id,
 )
-from ledger.commands import Refund
+from ledger.commands import Refund, RefundReceipt
 from ledger.credits import CreditAccount
+from ledger.debit_notes import VendorDebits, vendor_debits_id
 from ledger.errors import (
     ClaimNotFound,
     CreditAccountNotFound,
@@ -247,7 +249,9 @@ class ClaimsDesk(LedgerApplication):
             claims = [self.get_claim(i) for i in ids]
             for claim in claims:
                 claim.add_to_batch(batch_id=batch_id, by=by, now=now)
+            debits, notes = self._deduct_debit_notes(claims, batch_id, now)
             batch = PaymentBatch.create(
+                debits=debits,
                 batch_key=key,
                 request_digest=digest,
                 claims=tuple((c.id, c.vendor_id, c.payable_cents) for c in claims),
@@ -256,10 +260,89 @@ class ClaimsDesk(LedgerApplication):
                 by=by,
                 now=now,
             )
-            self.record(batch, *claims)
+            self.record(batch, *claims, *notes)
             return batch_id
 
         return self.retrying(attempt, "the claims")
+
+    def _deduct_debit_notes(
+        self, claims: Sequence[Claim], batch_id: UUID, now: datetime
+    ) -> tuple[tuple[tuple[UUID, str, int], ...], list[VendorDebits]]:
+        paying: dict[str, int] = {}
+        for claim in claims:
+            paying[claim.vendor_id] = paying.get(claim.vendor_id, 0) + claim.payable_cents
+        debits: list[tuple[UUID, str, int]] = []
+        changed: list[VendorDebits] = []
+        for vendor_id, cents in sorted(paying.items()):
+            notes = self._find(vendor_debits_id(vendor_id))
+            if notes is None:
+                continue
+            deducted = notes.deduct(batch_id=batch_id, paying_cents=cents, now=now)
+            debits.extend((note_id, vendor_id, amount) for note_id, amount in deducted)
+            if deducted:
+                changed.append(notes)
+        return tuple(debits), changed
+
+    # Refunds of claimed redemptions ------------------------------------------------------
+
+    def refund(self, command: Refund) -> RefundReceipt:
+        """A vendor's refund to a teacher. If the redemption is in a claim that will pay
+        (or paid) its line, the same transaction raises a debit note on the vendor."""
+
+        def attempt():
+            account = self._get(
+                command.account_id, CreditAccount, CreditAccountNotFound, "credit account"
+            )
+            receipt = command.apply_to(account)
+            changed: list[Aggregate] = [account]
+            if account.pending_events:
+                changed.extend(self._refund_in_claim(account, receipt, command))
+            self.record(*changed)
+            return receipt
+
+        return self.retrying(attempt, "the credit account")
+
+    def debit_notes(self, vendor_id: str) -> VendorDebits | None:
+        return self._find(vendor_debits_id(vendor_id))
+
+    def _refund_in_claim(
+        self, account: CreditAccount, receipt: RefundReceipt, command: Refund
+    ) -> list[Aggregate]:
+        marker = self._find(redemption_claim_id(receipt.hold_id))
+        if marker is None or marker.is_released:
+            return []  # not in a claim: the vendor will claim what is left
+        claim = self.get_claim(marker.claim_id)
+        line = claim.lines[receipt.hold_id]
+        captured = line.captured_cents
+        if claim.refund_line(
+            hold_id=receipt.hold_id,
+            refund_id=receipt.refund_id,
+            refunded_cents=receipt.amount_cents,
+            now=command.now,
+        ):
+            # Under review: the line claims less, and the vendor's yearly tally counts less
+            # (a line rejected or disputed is not counted in it).
+            if line.status not in (LineStatus.SUBMITTED, LineStatus.OVERTURNED):
+                return [claim]
+            return [claim, self._count(claim, line.captured_cents - captured, command.now)]
+        if line.status not in PAYABLE:
+            return []  # a cancelled line approved gave the teacher back all that was left
+        hold = account.get_hold(receipt.hold_id)
+        notes = self._find(vendor_debits_id(hold.vendor_id)) or VendorDebits.open(
+            vendor_id=hold.vendor_id, now=command.now
+        )
+        notes.raise_note(
+            refund_id=receipt.refund_id,
+            account_id=account.id,
+            hold_id=receipt.hold_id,
+            claim_id=claim.id,
+            refunded_cents=receipt.amount_cents,
+            captured_cents=line.captured_cents,
+            reimbursed_cents=line.reimbursed_cents,
+            by=command.by,
+            now=command.now,
+        )
+        return [notes]
 
     def get_batch(self, batch_id: UUID) -> PaymentBatch:
         return self._get(batch_id, PaymentBatch, PaymentBatchNotFound, "payment batch")

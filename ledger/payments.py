@@ -18,6 +18,10 @@ the same for every retry and unique across batches (a claim is batched once); it
 back on the bank statement, and `expected_payments` gives what `ledger.statements.reconcile`
 needs to match it. When the bank confirms the debit, the batch is *marked paid* with the
 bank's reference, and so is each of its claims.
+
+A vendor that refunded a teacher after claiming the redemption owes the programme a debit
+note (`ledger.debit_notes`); the batch deducts the vendor's open notes from its transfer,
+and records which, so the transfer is the vendor's claims less its notes.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from ledger.statements import ExpectedPayment, Reconciliation
 MAX_CLAIMS_PER_BATCH = 1_000
 
 BatchClaims = tuple[tuple[UUID, str, int], ...]  # claim, vendor, payable cents
+BatchDebits = tuple[tuple[UUID, str, int], ...]  # debit note, vendor, cents deducted
 Payees = tuple[tuple[str, str, str], ...]  # vendor, legal name, reviewed IBAN
 
 
@@ -91,8 +96,10 @@ class PaymentBatch(Aggregate):
         value_date: date
         created_by: str
         created_at: datetime
+        debits: BatchDebits = ()  # debit notes deducted from the vendors' transfers
 
         def apply(self, batch: PaymentBatch) -> None:
+            batch.debits = self.debits
             batch.batch_key = self.batch_key
             batch.request_digest = self.request_digest
             batch.claims = self.claims
@@ -137,6 +144,7 @@ class PaymentBatch(Aggregate):
         value_date: date,
         by: str,
         now: datetime,
+        debits: BatchDebits = (),
     ) -> PaymentBatch:
         """A batch of approved claims (the caller batches each claim in the same save)."""
         if not 1 <= len(claims) <= MAX_CLAIMS_PER_BATCH:
@@ -149,6 +157,7 @@ class PaymentBatch(Aggregate):
         if vendors != {vendor_id for vendor_id, _, _ in payees} or len(payees) != len(vendors):
             raise InvalidPaymentBatch("the batch needs one payee for each vendor it pays")
         assert all(cents > 0 for _, _, cents in claims), "approved claims pay something"
+        assert {vendor_id for _, vendor_id, _ in debits} <= vendors, "debits of paid vendors"
         return cls._create(
             cls.Created,
             id=payment_batch_id(batch_key),
@@ -160,6 +169,7 @@ class PaymentBatch(Aggregate):
             value_date=value_date,
             created_by=by,
             created_at=now,
+            debits=tuple(sorted(debits)),
         )
 
     def check_same_request(self, request_digest: str) -> None:
@@ -192,25 +202,32 @@ class PaymentBatch(Aggregate):
         return True
 
     def paid_by_vendor(self) -> tuple[tuple[str, int], ...]:
+        """What each vendor is sent: its claims, less the debit notes deducted."""
         totals: dict[str, int] = {}
         for _, vendor, cents in self.claims:
             totals[vendor] = totals.get(vendor, 0) + cents
+        for _, vendor, cents in self.debits:
+            totals[vendor] -= cents
+        assert all(cents > 0 for cents in totals.values()), "a transfer is positive"
         return tuple(sorted(totals.items()))
 
     # Queries -----------------------------------------------------------------------------
 
     def transfers(self) -> tuple[Transfer, ...]:
-        """One transfer per vendor, for the sum of its claims, in the order of vendor ids."""
+        """One transfer per vendor, for its claims less its debit notes, by vendor id."""
         transfers = []
+        paid = dict(self.paid_by_vendor())
         for vendor_id, name, iban in self.payees:
-            mine = [(c, cents) for c, v, cents in self.claims if v == vendor_id]
+            mine = [c for c, v, _ in self.claims if v == vendor_id]
+            debited = sum(1 for _, v, _ in self.debits if v == vendor_id)
+            less = f" moins {debited} note(s) de debit" if debited else ""
             transfers.append(
                 Transfer(
-                    end_to_end_id=end_to_end_id([c for c, _ in mine]),
+                    end_to_end_id=end_to_end_id(mine),
                     creditor_name=name,
                     creditor_iban=iban,
-                    amount_cents=sum(cents for _, cents in mine),
-                    remittance_text=f"Remboursement Tirelire {len(mine)} demande(s) "
+                    amount_cents=paid[vendor_id],
+                    remittance_text=f"Remboursement Tirelire {len(mine)} demande(s){less} "
                     f"lot {self.id.hex[:12]}",
                 )
             )
@@ -258,5 +275,14 @@ class PaymentBatch(Aggregate):
         )
 
     @property
-    def total_cents(self) -> int:
+    def claims_cents(self) -> int:
         return sum(cents for _, _, cents in self.claims)
+
+    @property
+    def debited_cents(self) -> int:
+        return sum(cents for _, _, cents in self.debits)
+
+    @property
+    def total_cents(self) -> int:
+        """What the batch sends: its claims less the debit notes deducted."""
+        return self.claims_cents - self.debited_cents

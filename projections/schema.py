@@ -68,6 +68,9 @@ vendor_statement_days = Table(
     _cents("claims_rejected_cents"),
     _cents("paid_cents"),
     _cents("withheld_cents"),  # migration 0004
+    _cents("debit_notes_count"),  # migration 0005
+    _cents("debit_notes_cents"),  # migration 0005
+    _cents("debited_cents"),  # migration 0005
 )
 
 vendor_statement_claim_lines = Table(

@@ -2,12 +2,14 @@
 
 A statement answers a vendor's questions for a period: how many redemptions were captured
 at it and for how much, what was refunded, what it claimed, what the operator approved or
-rejected, and what reached its bank account. What the programme still owes it is
+rejected, what reached its bank account, and its debit notes. What the programme still
+owes it is
 
-    balance owed = captured − refunded − paid
+    balance owed = captured − refunded − withheld − paid
 
-(claims price their lines by the reimbursement rule in force, so a vendor reimbursed below
-100 % keeps a balance: the statement shows the facts, not a judgement of them).
+where *withheld* is what a degressive reimbursement rule does not pay back. A balance below
+zero is what the vendor owes: a refund after its claim was approved raises a debit note
+(`ledger.debit_notes`), and the next payment batch that deducts it pays that much less.
 
 The projection folds each event into the totals of its vendor and its day (UTC, the days of
 the event's own time), one row per (vendor, day) written once per page, so a statement for
@@ -27,10 +29,11 @@ from datetime import UTC, date
 from typing import Any
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ledger.claims import OVERTURNED, Claim
 from ledger.credits import CreditAccount
+from ledger.debit_notes import VendorDebits
 from ledger.errors import InvalidPeriod
 from ledger.payments import PaymentBatch
 from projections.schema import (
@@ -52,6 +55,9 @@ TOTALS = (
     "claims_rejected_cents",
     "paid_cents",
     "withheld_cents",
+    "debit_notes_count",
+    "debit_notes_cents",
+    "debited_cents",
 )
 
 DayTotals = dict[tuple[str, date], Counter[str]]
@@ -71,11 +77,13 @@ class VendorStatementProjection:
             CreditAccount.HoldCaptured: self.captured,
             CreditAccount.Refunded: self.refunded,
             Claim.Submitted: self.claim_submitted,
+            Claim.LineRefunded: self.line_refunded,
             Claim.LinesRejected: self.lines_rejected,
             Claim.DisputeDecided: self.dispute_decided,
             Claim.Approved: self.claim_approved,
             PaymentBatch.Created: self.batch_created,
             PaymentBatch.MarkedPaid: self.batch_paid,
+            VendorDebits.NoteRaised: self.debit_note_raised,
         }
         self.topics = tuple(get_topic(event_type) for event_type in self.handlers)
 
@@ -120,6 +128,29 @@ class VendorStatementProjection:
             totals, event.vendor_id, event, claims_submitted_count=1, claims_submitted_cents=claimed
         )
 
+    def line_refunded(self, conn: Connection, totals: DayTotals, event: Any) -> None:
+        # A line under review claims less: so does the claim, and so will a rejection of it.
+        table = vendor_statement_claim_lines
+        where = (table.c.claim_id == str(event.originator_id)) & (
+            table.c.hold_id == str(event.hold_id)
+        )
+        less = event.reimbursed_less_cents
+        conn.execute(
+            update(table).where(where).values(reimbursed_cents=table.c.reimbursed_cents - less)
+        )
+        vendor, _ = self.lines(conn, event.originator_id, [])
+        self.add(totals, vendor, event, claims_submitted_cents=-less)
+
+    def debit_note_raised(self, conn: Connection, totals: DayTotals, event: Any) -> None:
+        self.add(
+            totals,
+            event.vendor_id,
+            event,
+            debit_notes_count=1,
+            debit_notes_cents=event.debit_cents,
+            withheld_cents=-event.released_cents,
+        )
+
     def lines_rejected(self, conn: Connection, totals: DayTotals, event: Any) -> None:
         holds = [hold_id for hold_id, _, _ in event.rejections]
         vendor, cents = self.lines(conn, event.originator_id, holds)
@@ -145,6 +176,9 @@ class VendorStatementProjection:
         shares: Counter[str] = Counter()
         for _, vendor, cents in event.claims:
             shares[vendor] += cents
+        for _, vendor, cents in event.debits:
+            shares[vendor] -= cents
+            self.add(totals, vendor, event, debited_cents=cents)
         rows = [
             {"batch_id": str(event.originator_id), "vendor_id": vendor, "amount_cents": cents}
             for vendor, cents in shares.items()
@@ -190,6 +224,9 @@ class VendorStatement:
     claims_rejected_cents: int = 0
     paid_cents: int = 0
     withheld_cents: int = 0  # captured, not reimbursed under a degressive rule
+    debit_notes_count: int = 0  # refunds after approval: the vendor owes them back
+    debit_notes_cents: int = 0
+    debited_cents: int = 0  # debit notes deducted from payment batches
 
     @property
     def owed_in_period_cents(self) -> int:
@@ -231,7 +268,12 @@ class VendorStatements:
         table = vendor_statement_days
         in_period = (table.c.day >= first_day) & (table.c.day <= last_day)
         before = table.c.day < first_day
-        owed = table.c.captured_cents - table.c.refunded_cents - table.c.paid_cents
+        owed = (
+            table.c.captured_cents
+            - table.c.refunded_cents
+            - table.c.paid_cents
+            - table.c.withheld_cents
+        )
         sums = [func.coalesce(func.sum(table.c[name]).filter(in_period), 0) for name in TOTALS]
         opening = func.coalesce(func.sum(owed).filter(before), 0)
         query = (

@@ -10,8 +10,16 @@ vendor is suspended and reinstated. After every step, from a fold of the whole l
 - the trial balance is zero, and no teacher's available or held balance is negative;
 - each captured hold is in at most one open claim line (a line returned to claimable no
   longer counts), and its marker names that claim;
-- the vendor's bank account holds what its paid batches paid;
-- on each account, granted = available + held + captured + returned.
+- the vendor's bank account holds what its paid batches paid, and never more than it
+  captured less what it refunded; no redemption is in two paid claims;
+- the vendor's payable account is what its approved claims still owe less its open debit
+  notes (a refund after approval), and no note is deducted twice;
+- on each account, granted + topped up = available + held + captured + returned.
+
+Refunds go through the claims desk, as the API sends them: a refund of a line under review
+takes it off the line, one after approval raises a debit note that a later batch deducts.
+Local authorities top up the teachers' credit; the vendor disputes cancelled lines and the
+operator upholds or overturns them.
 
 Every refused command must leave the log as it was.
 """
@@ -35,13 +43,22 @@ from hypothesis.stateful import (
 
 from ledger import accounts
 from ledger.catalogue_app import Catalogue
-from ledger.claims import CANCEL, DISPUTE_WINDOW_DAYS, RETURN_TO_CLAIMABLE, ClaimStatus, LineStatus
+from ledger.claims import (
+    CANCEL,
+    DISPUTE_WINDOW_DAYS,
+    OVERTURNED,
+    RETURN_TO_CLAIMABLE,
+    UPHELD,
+    ClaimStatus,
+    LineStatus,
+)
 from ledger.claims_desk import ClaimsDesk
 from ledger.commands import HoldReceipt
 from ledger.eligibility import ResourceKind
 from ledger.errors import (
     DomainError,
     HoldNotCaptured,
+    InvalidClaim,
     RedemptionAlreadyClaimed,
 )
 from ledger.payments import BatchStatus
@@ -225,6 +242,12 @@ class ChainMachine(RuleBasedStateMachine):
         teacher, hold_id, amount = hold
         key = self.fresh_key("f")
         command = helpers.refund(self.campaign, teacher, key, hold_id, amount * part // 8, self.now)
+        self.attempt(self.desk.refund, command)
+
+    @rule(teacher=st.sampled_from(TEACHERS), cents=st.sampled_from([500, 2000, 0]), key=KEYS)
+    def top_up(self, teacher: str, cents: int, key: str) -> None:
+        """A local authority adds credit; refused for t2 (no credit), 0 cents, a reused key."""
+        command = helpers.top_up(self.campaign, teacher, f"top-{key}", cents, now=self.now)
         self.attempt(self.vouchers.execute, command)
 
     @rule(minutes=st.sampled_from([1, 10, 120, (DISPUTE_WINDOW_DAYS + 1) * 24 * 60]))
@@ -277,6 +300,8 @@ class ChainMachine(RuleBasedStateMachine):
             assert not claimed or result in self.claims, "a claimed hold was claimed again"
             if result not in self.claims:
                 self.claims.append(result)
+        elif any(r.captured_cents <= 0 for r in redemptions):
+            assert isinstance(result, InvalidClaim), result  # refunded in full
         elif claimed and key != first:
             assert isinstance(result, RedemptionAlreadyClaimed), result
         elif all(r.captured_cents > 0 for r in redemptions) and key != first:
@@ -301,6 +326,37 @@ class ChainMachine(RuleBasedStateMachine):
             claim_id,
             key=self.fresh_key("j"),
             rejections=[rejection],
+            by="operator",
+            now=self.now,
+        )
+
+    @precondition(lambda self: hasattr(self, "claims") and self.claims)
+    @rule(index=INDEX, line=INDEX, key=KEYS)
+    def dispute(self, index: int, line: int, key: str) -> None:
+        """The vendor contests a cancelled line; refused for any other line or too late."""
+        claim_id = self.pick_claim(index, True)
+        holds = sorted(self.desk.get_claim(claim_id).lines)
+        self.attempt(
+            self.desk.dispute_line,
+            claim_id,
+            holds[line % len(holds)],
+            key=f"d-{key}",
+            reason="livré, voir bon de réception",
+            by="vendor",
+            now=self.now,
+        )
+
+    @precondition(lambda self: hasattr(self, "claims") and self.claims)
+    @rule(index=INDEX, line=INDEX, overturn=st.booleans())
+    def decide(self, index: int, line: int, overturn: bool) -> None:
+        """The operator decides a disputed line; refused for a line not disputed."""
+        claim_id = self.pick_claim(index, True)
+        holds = sorted(self.desk.get_claim(claim_id).lines)
+        self.attempt(
+            self.desk.decide_dispute,
+            claim_id,
+            holds[line % len(holds)],
+            decision=OVERTURNED if overturn else UPHELD,
             by="operator",
             now=self.now,
         )
@@ -392,6 +448,74 @@ class ChainMachine(RuleBasedStateMachine):
             if b.status is BatchStatus.PAID
         )
         assert books.get(accounts.bank(self.vendor), 0) == paid
+
+    @invariant()
+    def the_vendor_is_paid_once_and_never_more_than_it_kept(self) -> None:
+        if not hasattr(self, "desk"):
+            return
+        books = accounts.fold(self.events())
+        kept = 0  # captured less refunded, over every hold at the vendor
+        for teacher, hold_id, _ in self.placed:
+            hold = self.vouchers.get_account(self.account_id(teacher)).holds[hold_id]
+            kept += hold.captured_cents - hold.refunded_cents
+        # A refund after payment is owed back by a debit note until a later batch deducts it.
+        notes = self.desk.debit_notes(self.vendor)
+        owed_back = 0 if notes is None else notes.open_cents
+        owed_back += sum(
+            b.debited_cents
+            for b in map(self.desk.get_batch, self.batches)
+            if b.status is BatchStatus.CREATED
+        )
+        assert books.get(accounts.bank(self.vendor), 0) - owed_back <= kept
+        paid_lines = [
+            hold_id
+            for c in map(self.desk.get_claim, self.claims)
+            if c.status is ClaimStatus.PAID
+            for hold_id, line in c.lines.items()
+            if line.status in (LineStatus.APPROVED, LineStatus.OVERTURNED)
+        ]
+        assert len(paid_lines) == len(set(paid_lines)), "a redemption was paid twice"
+
+    @invariant()
+    def the_payable_account_is_what_claims_owe_less_open_debit_notes(self) -> None:
+        if not hasattr(self, "desk"):
+            return
+        books = accounts.fold(self.events())
+        notes = self.desk.debit_notes(self.vendor)
+        open_cents = 0 if notes is None else notes.open_cents
+        deducted = [] if notes is None else [n for n in notes.notes.values() if n.batch_id]
+        batches = list(map(self.desk.get_batch, self.batches))
+        in_batches = [note for b in batches for note, _, _ in b.debits]
+        assert sorted(in_batches) == sorted(n.note_id for n in deducted), "a note twice"
+        owed = sum(
+            c.payable_cents
+            for c in map(self.desk.get_claim, self.claims)
+            if c.status is not ClaimStatus.SUBMITTED and c.status is not ClaimStatus.PAID
+        )
+        # Unpaid batches have deducted their notes already; the payment will settle them.
+        unpaid_debits = sum(b.debited_cents for b in batches if b.status is BatchStatus.CREATED)
+        payable = books.get(accounts.vendor_payable(self.vendor), 0)
+        under_review = sum(
+            line.captured_cents
+            for c in map(self.desk.get_claim, self.claims)
+            if c.status is ClaimStatus.SUBMITTED
+            for line in c.lines.values()
+            if line.status is not LineStatus.RETURNED
+        )
+        unclaimed = 0
+        for teacher, hold_id, _ in self.placed:
+            hold = self.vouchers.get_account(self.account_id(teacher)).holds[hold_id]
+            marker = self.desk.redemption_claim(hold_id)
+            if marker is None or marker.is_released:
+                unclaimed += hold.captured_cents - hold.refunded_cents
+        assert payable == unclaimed + under_review + owed - open_cents - unpaid_debits, (
+            payable,
+            unclaimed,
+            under_review,
+            owed,
+            open_cents,
+            unpaid_debits,
+        )
 
     @invariant()
     def each_hold_is_in_at_most_one_open_claim(self) -> None:

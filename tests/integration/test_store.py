@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 import migrations
-from api.bootstrap import check_schema
+from api.bootstrap import HEAD_REVISION, check_schema
 from ledger import accounts
 from ledger.credits import CreditAccount
 from ledger.errors import IdempotencyKeyReused, SchemaNotMigrated
@@ -182,7 +182,7 @@ def test_migrating_twice_changes_nothing(store_settings):
     url = store_settings.store.sqlalchemy_url()
     migrations.upgrade(url)
     migrations.upgrade(url)
-    assert migrations.current_revision(url) == "0004"
+    assert migrations.current_revision(url) == HEAD_REVISION
     check_schema(store_settings)
 
 
