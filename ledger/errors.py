@@ -148,6 +148,57 @@ class ConcurrencyConflict(Conflict):
     title = "Too many concurrent changes; retry"
 
 
+class RequestInFlight(Conflict):
+    code = "request_in_flight"
+    title = "A request with this idempotency key is still being processed"
+
+
+# Access: who may call what. Raised by the API's edge, never by the books.
+class AccessDenied(DomainError):
+    code = "access_denied"
+    title = "Access denied"
+
+
+class Unauthenticated(AccessDenied):
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class InvalidToken(Unauthenticated):
+    code = "invalid_token"
+    title = "The bearer token or API key is not valid"
+
+
+class TokenExpired(Unauthenticated):
+    code = "token_expired"
+    title = "The bearer token has expired"
+
+
+class Forbidden(AccessDenied):
+    code = "forbidden"
+    title = "Not allowed for this caller"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    title = "Too many requests; slow down"
+
+
+class MalformedRequest(InvalidInput):
+    code = "malformed_request"
+    title = "The request could not be read"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+    title = "The request body is too large"
+
+
+class InvalidSigningKey(InvalidInput):
+    code = "invalid_signing_key"
+    title = "The signing key is missing or unreadable"
+
+
 # The store is unreachable or misconfigured: not the user's fault, but a clear message.
 class StoreUnavailable(DomainError):
     code = "store_unavailable"

@@ -9,6 +9,14 @@ Nothing in Tirelire reads `os.environ` at import time; entry points call
 | `TIRELIRE_BATCH_MAX_COMMANDS` | 256                     | commands per group commit      |
 | `TIRELIRE_GRANT_CHUNK_SIZE`   | 2000                    | teachers per grant transaction |
 | `TIRELIRE_POLL_INTERVAL_MS`   | 200                     | projection polling interval    |
+| `TIRELIRE_SIGNING_KEY_FILE`   | next to the SQLite file | Ed25519 private key (PEM) that |
+|                               |                         | signs tokens; generated on the |
+|                               |                         | first run of the SQLite default|
+| `TIRELIRE_MAX_BODY_BYTES`     | 1048576                 | largest request body accepted  |
+| `TIRELIRE_MAX_PAGE_SIZE`      | 500                     | largest page a client may ask  |
+| `TIRELIRE_RATE_PER_MINUTE`    | 6000                    | requests per caller per minute |
+| `TIRELIRE_CODE_GUESSES_PER_MINUTE` | 20                 | unknown redemption codes per   |
+|                               |                         | caller per minute              |
 """
 
 from __future__ import annotations
@@ -106,6 +114,11 @@ class Settings:
     batch_max_commands: int = 256
     grant_chunk_size: int = 2000
     poll_interval_ms: int = 200
+    signing_key_file: str = ""  # empty: `<sqlite file>.signing-key.pem`, SQLite only
+    max_body_bytes: int = 1_048_576
+    max_page_size: int = 500
+    rate_per_minute: int = 6000
+    code_guesses_per_minute: int = 20
 
     def __post_init__(self) -> None:
         StoreConfig.from_url(self.database_url)  # refuse a bad URL at once
@@ -115,6 +128,22 @@ class Settings:
             raise InvalidInput(f"grant chunk size must be 1 to {MAX_GRANT_CHUNK_SIZE}")
         if not 1 <= self.poll_interval_ms <= 60_000:
             raise InvalidInput("poll interval must be 1 to 60000 ms")
+        if not 1024 <= self.max_body_bytes <= 64 * 1_048_576:
+            raise InvalidInput("the largest body must be 1 KiB to 64 MiB")
+        if not 1 <= self.max_page_size <= 10_000:
+            raise InvalidInput("the largest page must be 1 to 10000 items")
+        if self.rate_per_minute < 1 or self.code_guesses_per_minute < 1:
+            raise InvalidInput("rate limits are at least 1 per minute")
+
+    @property
+    def signing_key_path(self) -> Path | None:
+        """The Ed25519 key file: configured, or next to the SQLite file; None otherwise."""
+        if self.signing_key_file:
+            return Path(self.signing_key_file)
+        store = self.store
+        if store.kind == "sqlite" and store.sqlite_path is not None:
+            return store.sqlite_path.with_name(store.sqlite_path.name + ".signing-key.pem")
+        return None
 
     @property
     def store(self) -> StoreConfig:
@@ -128,6 +157,11 @@ class Settings:
             batch_max_commands=_int(env, "TIRELIRE_BATCH_MAX_COMMANDS", 256),
             grant_chunk_size=_int(env, "TIRELIRE_GRANT_CHUNK_SIZE", 2000),
             poll_interval_ms=_int(env, "TIRELIRE_POLL_INTERVAL_MS", 200),
+            signing_key_file=env.get("TIRELIRE_SIGNING_KEY_FILE", ""),
+            max_body_bytes=_int(env, "TIRELIRE_MAX_BODY_BYTES", 1_048_576),
+            max_page_size=_int(env, "TIRELIRE_MAX_PAGE_SIZE", 500),
+            rate_per_minute=_int(env, "TIRELIRE_RATE_PER_MINUTE", 6000),
+            code_guesses_per_minute=_int(env, "TIRELIRE_CODE_GUESSES_PER_MINUTE", 20),
         )
 
 
