@@ -145,6 +145,21 @@ class RuleBook:
         raise NoReimbursementRule(f"no reimbursement rule is in force at {moment.isoformat()}")
 
 
+def default_rule_book() -> RuleBook:
+    """The programme's rule unless told otherwise: each vendor's first 500 000 € of a year
+    are reimbursed in full, what it sells beyond at 90 %."""
+    return RuleBook(
+        (
+            ReimbursementRule(
+                "programme-2024",
+                datetime(2024, 1, 1, tzinfo=UTC),
+                datetime(2100, 1, 1, tzinfo=UTC),
+                ((0, FULL_RATE_BP), (50_000_000, 9_000)),
+            ),
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Redemption:
     """A captured hold, as the vendor claims it."""
