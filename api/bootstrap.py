@@ -16,7 +16,7 @@ from projections.balances import Balances, BalancesProjection
 from projections.engine import create_read_engine
 from projections.runner import ProjectionRunner
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 @dataclass

@@ -46,6 +46,11 @@ class AccountCache(OrderedDict[UUID, CreditAccount]):
             self.move_to_end(key)
         return account
 
+    def peek(self, key: UUID) -> CreditAccount | None:
+        """A look from another thread: no reordering. Only what never changes on an
+        account (its campaign, its teacher, a hold's vendor) may be read from it."""
+        return dict.get(self, key)
+
     def __setitem__(self, key: UUID, value: CreditAccount) -> None:
         super().__setitem__(key, value)
         while len(self) > self.max_size:

@@ -55,6 +55,34 @@ class Redemptions:
         ttl_s: int = DEFAULT_HOLD_TTL_S,
     ) -> HoldReceipt:
         """Hold the resource's price on the teacher's credit, with its evidence."""
+        command = self.hold_command(
+            campaign_id=campaign_id,
+            teacher_id=teacher_id,
+            key=key,
+            resource_id=resource_id,
+            order_ref=order_ref,
+            by=by,
+            now=now,
+            ttl_s=ttl_s,
+        )
+        if self.committer is not None:
+            return self.committer.execute(command)
+        return self.vouchers.execute(command)
+
+    def hold_command(
+        self,
+        *,
+        campaign_id: UUID,
+        teacher_id: str,
+        key: str,
+        resource_id: UUID,
+        order_ref: str,
+        by: str,
+        now: datetime,
+        ttl_s: int = DEFAULT_HOLD_TTL_S,
+    ) -> PlaceHold:
+        """The hold a redemption places, with the verdicts of the vendor, the catalogue and
+        the campaign (for a caller that submits it to a group committer itself)."""
         resource = self.catalogue.get_resource(resource_id)
         rule = self.vouchers.get_campaign(campaign_id).eligibility
         evidence, refusal = None, self.vendor_refusal(resource.vendor_id)
@@ -65,7 +93,7 @@ class Redemptions:
                 evidence = rule.check(resource, now, {}, resource.price_at(now))
             except DomainError as error:
                 refusal = error
-        command = PlaceHold(
+        return PlaceHold(
             campaign_id=campaign_id,
             teacher_id=teacher_id,
             key=key,
@@ -80,9 +108,6 @@ class Redemptions:
             kind_cap_cents=rule.cap_cents(evidence.kind) if evidence else None,
             refusal=refusal,
         )
-        if self.committer is not None:
-            return self.committer.execute(command)
-        return self.vouchers.execute(command)
 
     def vendor_refusal(self, vendor_ref: str) -> DomainError | None:
         """Why this vendor may not take a new order now, or None."""

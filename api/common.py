@@ -1,0 +1,57 @@
+"""What handlers share: ids from paths, keys scoped to their caller, rendering of values."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from api.spec import Call, Caller
+from ledger.errors import InvalidIdentifier, InvalidPeriod
+from ledger.ids import MAX_KEY_LENGTH
+
+
+def path_uuid(call: Call, name: str) -> UUID:
+    raw = call.path[name]
+    try:
+        value = UUID(raw)
+    except ValueError:
+        raise InvalidIdentifier(f"{name} must be a UUID, not {raw[:60]!r}", field=name) from None
+    if str(value) != raw.lower():
+        raise InvalidIdentifier(f"{name} must be a UUID in its usual form", field=name)
+    return value
+
+
+def body_uuid(value: str, name: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidIdentifier(f"{name} must be a UUID", field=name) from None
+
+
+def scoped_key(caller: Caller, key: str) -> str:
+    """The domain key of a client's Idempotency-Key: scoped to the caller, so one vendor's
+    key never meets another's on a teacher's account. Readable when it fits."""
+    readable = f"{caller.role.value}:{caller.subject}:{key}"
+    if len(readable) <= MAX_KEY_LENGTH:
+        return readable
+    digest = hashlib.sha256(f"{caller.subject}\x00{key}".encode()).hexdigest()[:40]
+    return f"{caller.role.value}:{digest}"
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def parse_day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidPeriod(f"{name} must be a date like 2027-09-01", field=name) from None
+
+
+async def committed(future: Any) -> Any:
+    """Await a group committer's future without blocking the event loop."""
+    return await asyncio.wrap_future(future)

@@ -1,0 +1,8 @@
+"""The one table of operations the server serves, in the order the docs list them."""
+
+from __future__ import annotations
+
+from api import redeeming
+from api.spec import Operation
+
+ROUTES: tuple[Operation, ...] = (*redeeming.OPERATIONS,)

@@ -1,0 +1,164 @@
+"""What one server process runs: the applications, the read models, and who may call.
+
+Built once per process from `Settings` (after checking the schema is migrated), owned by
+the aiohttp app's cleanup context, closed on shutdown: the group committer finishes what is
+queued, then the applications and the engine close. Projections follow the log in a
+background task, so read models trail the books by at most a poll interval; a handler that
+must read its own writes catches the projection up first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Engine
+
+from api.bootstrap import check_schema
+from api.codes import RedemptionCodes, derive_code_secret
+from api.keys import ApiKeys
+from api.limits import RateLimiter
+from api.tokens import TokenVerifier, load_or_create_signing_key
+from ledger.batching import GroupCommitter
+from ledger.catalogue_app import Catalogue
+from ledger.claims_desk import ClaimsDesk
+from ledger.redemptions import Redemptions
+from ledger.reimbursement import default_rule_book
+from ledger.settings import Settings
+from ledger.vendor_directory import VendorDirectory
+from ledger.vouchers import VoucherLedger
+from projections.balances import Balances, BalancesProjection
+from projections.catalogue import CatalogueProjection, CatalogueView
+from projections.engine import create_read_engine
+from projections.indicators import Indicators, IndicatorsProjection
+from projections.runner import ProjectionRunner
+from projections.vendors import VendorStatementProjection, VendorStatements
+
+log = logging.getLogger("tirelire.api")
+T = TypeVar("T")
+WORKER_THREADS = 16
+
+
+@dataclass
+class Services:
+    settings: Settings
+    vouchers: VoucherLedger
+    vendors: VendorDirectory
+    catalogue: Catalogue
+    desk: ClaimsDesk
+    committer: GroupCommitter
+    redemptions: Redemptions
+    engine: Engine
+    tokens: TokenVerifier
+    api_keys: ApiKeys
+    codes: RedemptionCodes
+    limiter: RateLimiter
+    code_guesses: RateLimiter
+    executor: ThreadPoolExecutor
+    runners: dict[str, ProjectionRunner]
+    balances: Balances
+    statements: VendorStatements
+    indicators: Indicators
+    catalogue_view: CatalogueView
+    in_flight: set[tuple[str, str]] = field(default_factory=set)
+    started: bool = False
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking work (the applications are synchronous) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def catch_up(self, *names: str) -> None:
+        """Bring read models up to the log now (blocking: call through `run`)."""
+        for name in names or tuple(self.runners):
+            self.runners[name].catch_up()
+
+    def close(self) -> None:
+        self.committer.close()
+        for app in (self.vouchers, self.vendors, self.catalogue, self.desk):
+            app.close()
+        self.executor.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    check_schema(settings)
+    key = load_or_create_signing_key(settings)
+    raw_key = key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    vouchers = VoucherLedger(settings)
+    vendors = VendorDirectory(settings)
+    catalogue = Catalogue(settings)
+    committer = GroupCommitter(vouchers)
+    engine = create_read_engine(settings)
+    runners = {
+        projection.name: ProjectionRunner(vouchers, engine, projection)
+        for projection in (
+            BalancesProjection(),
+            CatalogueProjection(),
+            VendorStatementProjection(),
+            IndicatorsProjection(),
+        )
+    }
+    return Services(
+        settings=settings,
+        vouchers=vouchers,
+        vendors=vendors,
+        catalogue=catalogue,
+        desk=ClaimsDesk(settings, default_rule_book()),
+        committer=committer,
+        redemptions=Redemptions(vouchers, vendors, catalogue, committer),
+        engine=engine,
+        tokens=TokenVerifier(key.public_key()),
+        api_keys=ApiKeys(engine),
+        codes=RedemptionCodes(derive_code_secret(raw_key)),
+        limiter=RateLimiter(settings.rate_per_minute),
+        code_guesses=RateLimiter(settings.code_guesses_per_minute),
+        executor=ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="tirelire"),
+        runners=runners,
+        balances=Balances(engine),
+        statements=VendorStatements(engine),
+        indicators=Indicators(engine),
+        catalogue_view=CatalogueView(engine),
+    )
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+async def services_context(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: build the services, follow the projections, close on shutdown."""
+    settings: Settings = app[SETTINGS]
+    services = await asyncio.get_running_loop().run_in_executor(None, build_services, settings)
+    app[SERVICES] = services
+    follower = asyncio.create_task(follow_projections(services))
+    services.started = True
+    try:
+        yield
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        await asyncio.get_running_loop().run_in_executor(None, services.close)
+
+
+async def follow_projections(services: Services) -> None:
+    interval = services.settings.poll_interval_ms / 1000
+    while True:
+        try:
+            await services.run(services.catch_up)
+        except Exception:
+            log.exception("a projection failed to catch up; retrying")
+        await asyncio.sleep(interval)
+
+
+SETTINGS = web.AppKey("settings", Settings)
