@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from api import redeeming
+from api import campaign_api, redeeming, vendor_api
 from api.spec import Operation
 
-ROUTES: tuple[Operation, ...] = (*redeeming.OPERATIONS,)
+ROUTES: tuple[Operation, ...] = (
+    *redeeming.OPERATIONS,
+    *vendor_api.OPERATIONS,
+    *campaign_api.OPERATIONS,
+)
