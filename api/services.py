@@ -80,10 +80,11 @@ class Services:
             self.runners[name].catch_up()
 
     def close(self) -> None:
+        """Let running work finish, then the committer's queue, then close the stores."""
+        self.executor.shutdown(wait=True)
         self.committer.close()
         for app in (self.vouchers, self.vendors, self.catalogue, self.desk):
             app.close()
-        self.executor.shutdown(wait=True)
         self.engine.dispose()
 
 
@@ -140,25 +141,30 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     settings: Settings = app[SETTINGS]
     services = await asyncio.get_running_loop().run_in_executor(None, build_services, settings)
     app[SERVICES] = services
-    follower = asyncio.create_task(follow_projections(services))
+    stop = asyncio.Event()
+    follower = asyncio.create_task(follow_projections(services, stop))
     services.started = True
     try:
         yield
     finally:
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
+        # Not a cancel: a catch-up running in a worker thread must end before the stores
+        # close under it.
+        stop.set()
+        await follower
         await asyncio.get_running_loop().run_in_executor(None, services.close)
 
 
-async def follow_projections(services: Services) -> None:
+async def follow_projections(services: Services, stop: asyncio.Event) -> None:
+    """Catch the read models up every poll interval, until told to stop. A failing read
+    model is logged and retried: it must not take the server down."""
     interval = services.settings.poll_interval_ms / 1000
-    while True:
+    while not stop.is_set():
         try:
             await services.run(services.catch_up)
         except Exception:
             log.exception("a projection failed to catch up; retrying")
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 SETTINGS = web.AppKey("settings", Settings)
