@@ -279,7 +279,7 @@ OPERATIONS = (
             "is_expired": False,
             "holds": [EXAMPLE_HOLD],
         },
-        ownership="self",
+        ownership="token",
     ),
     Operation(
         operation_id="place_hold",
@@ -314,7 +314,7 @@ OPERATIONS = (
             "expires_at": "2027-10-02T09:30:00+00:00",
             "redemption_code": EXAMPLE_CODE,
         },
-        ownership="self",
+        ownership="token",
     ),
     Operation(
         operation_id="cancel_my_hold",

@@ -90,6 +90,8 @@ class Operation:
     example_body: Any = None
     example_response: Any = None
     description: str = ""
-    # Who owns the object named in the path, for the matrix: "self" (the caller's own),
-    # "any" (staff reading or acting on anyone's), or "" (no object in the path).
+    # Whose object the operation acts on, for the authorization matrix: "self" (the path
+    # names an object only its owner may reach: checked with another owner's), "token"
+    # (the caller's own by construction: the token names it, not the path), "any" (staff
+    # reading or acting on anyone's), or "" (no owned object).
     ownership: str = ""
