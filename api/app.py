@@ -180,6 +180,9 @@ def endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamRespo
         except DomainError as error:
             status = problems.status_of(error)
             raise
+        except web.HTTPException as error:
+            status = error.status
+            raise
         finally:
             metrics["requests"].labels(op.operation_id, str(status)).inc()
             metrics["latency"].labels(op.operation_id).observe(time.perf_counter() - started)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from api import campaign_api, redeeming, vendor_api
+from api import access_api, campaign_api, redeeming, vendor_api
 from api.spec import Operation
 
 ROUTES: tuple[Operation, ...] = (
     *redeeming.OPERATIONS,
     *vendor_api.OPERATIONS,
     *campaign_api.OPERATIONS,
+    *access_api.OPERATIONS,
 )

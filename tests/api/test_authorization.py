@@ -87,6 +87,8 @@ def world(api) -> dict[str, Any]:
         desk.close()
     services = api.client.server.app[SERVICES]  # it holds the codes' secret
     account_a = api.vouchers.account_view(UUID(campaign), "t1").account_id
+    key_a, _ = services.api_keys.issue(subject=a, by="op", now=helpers.DURING)
+    key_b, _ = services.api_keys.issue(subject=b, by="op", now=helpers.DURING)
     common = {"campaign_id": campaign, "teacher_id": "t1", "batch_id": SOME_UUID}
     return {
         "vendor": a,
@@ -97,6 +99,7 @@ def world(api) -> dict[str, Any]:
             "hold_id": str(hold_a.hold_id),
             "code": services.codes.encode(account_a, hold_a.hold_id),
             "claim_id": SOME_UUID,
+            "key_id": key_a,
         },
         "foreign": {
             **common,
@@ -105,6 +108,7 @@ def world(api) -> dict[str, Any]:
             "hold_id": str(hold_b.hold_id),  # t2's hold, asked for by t1
             "code": services.codes.encode(account_b, hold_b.hold_id),
             "claim_id": str(claim_b),
+            "key_id": key_b,
         },
     }
 
