@@ -9,12 +9,19 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 import migrations
+from ledger.catalogue_app import Catalogue
+from ledger.claims_desk import ClaimsDesk
 from ledger.errors import InvalidInput, SchemaNotMigrated, StoreUnavailable
+from ledger.redemptions import Redemptions
+from ledger.reimbursement import default_rule_book
 from ledger.settings import Settings
+from ledger.vendor_directory import VendorDirectory
 from ledger.vouchers import VoucherLedger
 from projections.balances import Balances, BalancesProjection
 from projections.engine import create_read_engine
+from projections.indicators import Indicators, IndicatorsProjection
 from projections.runner import ProjectionRunner
+from projections.vendors import VendorStatementProjection, VendorStatements
 
 HEAD_REVISION = "0006"
 
@@ -23,12 +30,21 @@ HEAD_REVISION = "0006"
 class Services:
     settings: Settings
     ledger: VoucherLedger
+    vendors: VendorDirectory
+    catalogue: Catalogue
+    desk: ClaimsDesk
+    redemptions: Redemptions  # one save per redemption; the demo adds a group committer
     engine: Engine
     balances: Balances
     balances_runner: ProjectionRunner
+    vendor_statements: VendorStatements
+    vendor_statements_runner: ProjectionRunner
+    indicators: Indicators
+    indicators_runner: ProjectionRunner
 
     def close(self) -> None:
-        self.ledger.close()
+        for app in (self.ledger, self.vendors, self.catalogue, self.desk):
+            app.close()
         self.engine.dispose()
 
 
@@ -50,11 +66,21 @@ def check_schema(settings: Settings) -> None:
 def build_services(settings: Settings) -> Services:
     check_schema(settings)
     ledger = VoucherLedger(settings)
+    vendors = VendorDirectory(settings)
+    catalogue = Catalogue(settings)
     engine = create_read_engine(settings)
     return Services(
         settings=settings,
         ledger=ledger,
+        vendors=vendors,
+        catalogue=catalogue,
+        desk=ClaimsDesk(settings, default_rule_book()),
+        redemptions=Redemptions(ledger, vendors, catalogue),
         engine=engine,
         balances=Balances(engine),
         balances_runner=ProjectionRunner(ledger, engine, BalancesProjection()),
+        vendor_statements=VendorStatements(engine),
+        vendor_statements_runner=ProjectionRunner(ledger, engine, VendorStatementProjection()),
+        indicators=Indicators(engine),
+        indicators_runner=ProjectionRunner(ledger, engine, IndicatorsProjection()),
     )
