@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from api import schemas as s
+from api.common import path_uuid
 from api.spec import Call, Operation, Reply, Role
 from ledger.errors import Forbidden, InvalidInput, NotFound
 
@@ -65,7 +66,7 @@ async def issue_api_key(call: Call) -> Reply:
 
 
 async def list_api_keys(call: Call) -> Reply:
-    vendor_id = call.path["vendor_id"]
+    vendor_id = str(path_uuid(call, "vendor_id"))
     if call.caller.role is Role.VENDOR and call.caller.subject != vendor_id:
         raise Forbidden("a vendor sees only its own keys")
     rows = await call.services.run(call.services.api_keys.list_for, vendor_id)

@@ -66,7 +66,7 @@ def problem_response(
         title=error.title,
         detail=error.message,
         instance=request.path,
-        **{k: _plain(v) for k, v in error.details.items()},
+        **{_detail_name(k): _plain(v) for k, v in error.details.items()},
     )
     headers = dict(headers or {})
     if status == 401:
@@ -110,6 +110,17 @@ def _respond(status: int, body: dict[str, Any], headers: dict[str, str]) -> web.
         content_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+PROBLEM_FIELDS = frozenset({"type", "title", "status", "detail", "instance", "code"})
+
+
+def _detail_name(name: str) -> str:
+    """A detail named like a field of the problem itself is renamed: a conflicting state's
+    `status` becomes `current_status`, never the HTTP status."""
+    if name not in PROBLEM_FIELDS:
+        return name
+    return "current_status" if name == "status" else f"{name}_detail"
 
 
 def _plain(value: Any) -> Any:

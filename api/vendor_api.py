@@ -1,7 +1,757 @@
-"""Vendors, their catalogue, claims and payments over HTTP."""
+"""Vendors and their catalogue over HTTP: onboarding, review, bank details, resources, and
+each vendor's statement.
+
+A vendor is an EdTech company; its token's subject is its vendor id (`str(Vendor.id)`).
+The operator admits it (`apply`, then `approve` or `reject`), may `suspend` and
+`reinstate` it, and reviews every change of its bank details: money goes only to an IBAN
+the operator has reviewed (`ledger.vendors`). A vendor reads its own profile and statement
+and lists its own resources; the operator and the auditor read any. A full IBAN is shown
+to no one else: the catalogue, which every role reads, names vendors by id only.
+
+The catalogue read model follows the log in the background; a search first catches it up,
+so a vendor finds the resource it has just listed.
+"""
 
 from __future__ import annotations
 
-from api.spec import Operation
+from datetime import UTC
+from typing import Any
+from uuid import UUID
 
-OPERATIONS: tuple[Operation, ...] = ()
+from sqlalchemy import select
+
+from api import schemas as s
+from api.common import body_uuid, iso, parse_day, path_uuid, scoped_key
+from api.spec import ALL_ROLES, Call, Handler, Operation, Reply, Role
+from ledger.catalogue import MAX_PRICE_CENTS, Resource, SchoolLevel
+from ledger.eligibility import Label, ResourceKind
+from ledger.errors import Forbidden, InvalidInput, MalformedRequest, ResourceNotFound
+from ledger.vendors import Vendor
+from projections.catalogue import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CatalogueEntry
+from projections.schema import catalogue_resources
+from projections.vendors import TOTALS as STATEMENT_TOTALS
+
+MAX_OFFSET = 100_000  # deeper pages are better served by narrower filters
+MAX_BANK_CHANGES_SHOWN = 100
+
+OPERATOR = frozenset({Role.OPERATOR})
+VENDOR = frozenset({Role.VENDOR})
+VENDOR_OR_STAFF = frozenset({Role.VENDOR, Role.OPERATOR, Role.AUDITOR})
+
+
+def own_vendor(call: Call) -> UUID:
+    """The vendor named in the path; a vendor may only name itself."""
+    if call.caller.role is Role.VENDOR and call.caller.subject != call.path["vendor_id"]:
+        raise Forbidden("a vendor acts on its own account only")
+    return path_uuid(call, "vendor_id")
+
+
+def page(call: Call) -> tuple[int, int]:
+    """The page asked for, within the deployment's largest page."""
+    limit, offset = call.query["limit"], call.query["offset"]
+    if limit > call.services.settings.max_page_size:
+        raise InvalidInput(
+            f"a page has at most {call.services.settings.max_page_size} items", field="/limit"
+        )
+    return limit, offset
+
+
+def paging(default: int = DEFAULT_PAGE_SIZE, largest: int = MAX_PAGE_SIZE) -> dict[str, Any]:
+    return {
+        "limit": {"type": "integer", "minimum": 1, "maximum": largest, "default": default},
+        "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    }
+
+
+# Vendors ------------------------------------------------------------------------------
+
+
+def vendor_json(vendor: Vendor) -> dict[str, Any]:
+    reviewed = vendor.bank_history[-1] if vendor.bank_history else None
+    changes = list(vendor.bank_changes.values())[-MAX_BANK_CHANGES_SHOWN:]
+    return {
+        "vendor_id": str(vendor.id),
+        "legal_name": vendor.legal_name,
+        "siren": vendor.siren,
+        "siret": vendor.siret,
+        "contact_ref": vendor.contact_ref,
+        "status": vendor.status.value,
+        "applied_at": iso(vendor.created_on),
+        "applied_iban": vendor.applied_iban,
+        "iban": reviewed.iban if reviewed else None,
+        "iban_in_force_from": iso(reviewed.in_force_from) if reviewed else None,
+        "bank_changes": [
+            {
+                "change_id": str(c.change_id),
+                "iban": c.iban,
+                "status": c.status.value,
+                "requested_by": c.requested_by,
+            }
+            for c in changes
+        ],
+    }
+
+
+async def vendor_reply(call: Call, vendor_id: UUID, status: int = 200) -> Reply:
+    vendor = await call.services.run(call.services.vendors.get_vendor, vendor_id)
+    return Reply(vendor_json(vendor), status=status)
+
+
+async def apply_vendor(call: Call) -> Reply:
+    services, body = call.services, call.body
+    vendor_id = await services.run(
+        lambda: services.vendors.apply_vendor(
+            legal_name=body["legal_name"],
+            siren=body["siren"],
+            siret=body["siret"],
+            contact_ref=body["contact_ref"],
+            iban=body["iban"],
+            by=call.caller.name,
+            now=call.now,
+        )
+    )
+    return await vendor_reply(call, vendor_id, status=201)
+
+
+async def get_vendor(call: Call) -> Reply:
+    return await vendor_reply(call, own_vendor(call))
+
+
+def lifecycle(command: str, with_reason: bool) -> Handler:
+    """The handler of one move of the vendor's lifecycle (`ledger.vendors.TRANSITIONS`)."""
+
+    async def handler(call: Call) -> Reply:
+        vendor_id = path_uuid(call, "vendor_id")
+        act = getattr(call.services.vendors, command)
+        extra = {"reason": call.body["reason"]} if with_reason else {}
+        await call.services.run(lambda: act(vendor_id, by=call.caller.name, now=call.now, **extra))
+        return await vendor_reply(call, vendor_id)
+
+    handler.__name__ = f"{command}_vendor"
+    return handler
+
+
+async def request_bank_change(call: Call) -> Reply:
+    vendor_id = own_vendor(call)
+    if call.idempotency_key is None:
+        raise MalformedRequest(
+            "a bank details change is keyed: send an Idempotency-Key header",
+            field="Idempotency-Key",
+        )
+    services = call.services
+    change_id = await services.run(
+        lambda: services.vendors.request_bank_change(
+            vendor_id,
+            key=scoped_key(call.caller, call.idempotency_key),
+            iban=call.body["iban"],
+            by=call.caller.name,
+            now=call.now,
+        )
+    )
+    reply = await vendor_reply(call, vendor_id, status=201)
+    return Reply({"change_id": str(change_id), "vendor": reply.body}, status=201)
+
+
+async def review_bank_change(call: Call) -> Reply:
+    """Approve or reject a pending bank details change; a rejection says why."""
+    vendor_id, body = path_uuid(call, "vendor_id"), call.body
+    change_id = body_uuid(body["change_id"], "change_id")
+    vendors, by, now = call.services.vendors, call.caller.name, call.now
+    if body["decision"] == "approve":
+        await call.services.run(
+            lambda: vendors.approve_bank_change(vendor_id, change_id, by=by, now=now)
+        )
+    else:
+        reason = body.get("reason", "")
+        await call.services.run(
+            lambda: vendors.reject_bank_change(vendor_id, change_id, reason=reason, by=by, now=now)
+        )
+    return await vendor_reply(call, vendor_id)
+
+
+# Catalogue ----------------------------------------------------------------------------
+
+
+def resource_json(resource: Resource, snapshot: Any = None) -> dict[str, Any]:
+    snapshot = snapshot or resource.current
+    terms = snapshot.terms
+    return {
+        "resource_id": str(resource.id),
+        "vendor_id": resource.vendor_id,
+        "reference": resource.reference,
+        "title": terms.title,
+        "description": terms.description,
+        "kind": terms.kind.value,
+        "levels": [level.value for level in terms.levels],
+        "price_cents": terms.price_cents,
+        "revision": snapshot.revision,
+        "is_listed": snapshot.is_listed,
+        "labels": [label.value for label in snapshot.labels],
+    }
+
+
+def entry_json(entry: CatalogueEntry) -> dict[str, Any]:
+    return {
+        "resource_id": str(entry.resource_id),
+        "vendor_id": entry.vendor_id,
+        "reference": entry.reference,
+        "title": entry.title,
+        "kind": entry.kind.value,
+        "levels": [level.value for level in entry.levels],
+        "price_cents": entry.price_cents,
+        "revision": entry.revision,
+        "is_listed": entry.is_listed,
+        "labels": [label.value for label in entry.labels],
+    }
+
+
+async def list_resource(call: Call) -> Reply:
+    vendor = str(own_vendor(call))
+    services, body = call.services, call.body
+
+    def listed() -> Resource:
+        resource_id = services.catalogue.list_resource(
+            vendor_id=vendor,
+            reference=body["reference"],
+            title=body["title"],
+            description=body.get("description", ""),
+            kind=body["kind"],
+            levels=body["levels"],
+            price_cents=body["price_cents"],
+            by=call.caller.name,
+            now=call.now,
+        )
+        return services.catalogue.get_resource(resource_id)
+
+    return Reply(resource_json(await services.run(listed)), status=201)
+
+
+def change_resource(command: str) -> Handler:
+    """The handler of a vendor's change to one of its resources: `command(resource_id,
+    body, by, now)` on the catalogue; answers the resource as it now stands."""
+
+    async def handler(call: Call) -> Reply:
+        vendor = str(own_vendor(call))
+        resource_id = path_uuid(call, "resource_id")
+        catalogue, body = call.services.catalogue, dict(call.body)
+
+        def changed() -> Resource:
+            if catalogue.get_resource(resource_id).vendor_id != vendor:
+                raise Forbidden("this resource is listed by another vendor")
+            if command == "update_resource":
+                catalogue.update_resource(resource_id, by=call.caller.name, now=call.now, **body)
+            else:
+                act = getattr(catalogue, command)
+                act(resource_id, reason=body["reason"], by=call.caller.name, now=call.now)
+            return catalogue.get_resource(resource_id)
+
+        return Reply(resource_json(await call.services.run(changed)))
+
+    handler.__name__ = command
+    return handler
+
+
+def vendor_entries(engine: Any, vendor_id: str, limit: int, offset: int) -> list[CatalogueEntry]:
+    """One page of a vendor's resources, withdrawn ones included, by title then id."""
+    table = catalogue_resources
+    query = (
+        select(table)
+        .where(table.c.vendor_id == vendor_id)
+        .order_by(table.c.title, table.c.resource_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    with engine.connect() as conn:
+        return [CatalogueEntry.from_row(row) for row in conn.execute(query)]
+
+
+async def list_vendor_resources(call: Call) -> Reply:
+    vendor = str(own_vendor(call))
+    limit, offset = page(call)
+    services = call.services
+    await services.run(services.catch_up, "catalogue")
+    entries = await services.run(vendor_entries, services.engine, vendor, limit, offset)
+    return Reply({"items": [entry_json(e) for e in entries], "limit": limit, "offset": offset})
+
+
+async def search_catalogue(call: Call) -> Reply:
+    limit, offset = page(call)
+    services, query = call.services, call.query
+    await services.run(services.catch_up, "catalogue")
+    entries = await services.run(
+        lambda: services.catalogue_view.search(
+            label=query.get("label"),
+            kind=query.get("kind"),
+            level=query.get("level"),
+            limit=limit,
+            offset=offset,
+        )
+    )
+    return Reply({"items": [entry_json(e) for e in entries], "limit": limit, "offset": offset})
+
+
+async def get_resource(call: Call) -> Reply:
+    resource_id = path_uuid(call, "resource_id")
+    resource = await call.services.run(call.services.catalogue.get_resource, resource_id)
+    snapshot = resource.snapshot_at(call.now)
+    if snapshot is None:
+        raise ResourceNotFound(f"no resource {resource_id}")
+    return Reply(resource_json(resource, snapshot))
+
+
+# Statements ---------------------------------------------------------------------------
+
+
+async def get_vendor_statement(call: Call) -> Reply:
+    vendor = str(own_vendor(call))
+    first = parse_day(call.query["from"], "from")
+    last = parse_day(call.query["to"], "to")
+    services = call.services
+    await services.run(services.catch_up, "vendor_statements")
+    statement = await services.run(services.statements.statement, vendor, first, last)
+    debits = await services.run(services.desk.debit_notes, vendor)
+    notes = [] if debits is None else list(debits.notes.values())
+    in_period = [n for n in notes if first <= n.raised_at.astimezone(UTC).date() <= last]
+    totals = {name: getattr(statement, name) for name in STATEMENT_TOTALS}
+    return Reply(
+        {
+            "vendor_id": vendor,
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "opening_balance_cents": statement.opening_balance_cents,
+            **totals,
+            "owed_in_period_cents": statement.owed_in_period_cents,
+            "balance_owed_cents": statement.balance_owed_cents,
+            "open_debit_notes_cents": 0 if debits is None else debits.open_cents,
+            "debit_notes": [
+                {
+                    "note_id": str(n.note_id),
+                    "claim_id": str(n.claim_id),
+                    "hold_id": str(n.hold_id),
+                    "refunded_cents": n.refunded_cents,
+                    "debit_cents": n.debit_cents,
+                    "raised_at": iso(n.raised_at),
+                    "batch_id": None if n.batch_id is None else str(n.batch_id),
+                }
+                for n in sorted(in_period, key=lambda n: (n.raised_at, n.note_id))
+            ],
+        }
+    )
+
+
+# Schemas and examples -----------------------------------------------------------------
+
+TYPED = {"type": "string", "minLength": 1, "maxLength": 64, "description": "as typed"}
+REASON = s.obj({"reason": s.TEXT})
+REFERENCE = {"type": "string", "minLength": 1, "maxLength": 128}
+KIND = s.enum(*(kind.value for kind in ResourceKind))
+LEVEL = s.enum(*(level.value for level in SchoolLevel))
+LABEL = s.enum(*(label.value for label in Label))
+LEVELS = s.array(LEVEL, max_items=len(SchoolLevel), min_items=1)
+PRICE = {**s.CENTS, "maximum": MAX_PRICE_CENTS}
+TITLE = {"type": "string", "minLength": 1, "maxLength": 200}
+DESCRIPTION = {"type": "string", "maxLength": 4000}
+BANK_CHANGE = s.obj(
+    {
+        "change_id": s.UUID,
+        "iban": s.TEXT,
+        "status": s.enum("pending", "approved", "rejected"),
+        "requested_by": s.TEXT,
+    }
+)
+VENDOR_PROFILE = s.obj(
+    {
+        "vendor_id": s.UUID,
+        "legal_name": s.TEXT,
+        "siren": s.TEXT,
+        "siret": s.TEXT,
+        "contact_ref": s.TEXT,
+        "status": s.enum("applied", "approved", "rejected", "suspended"),
+        "applied_at": s.DATETIME,
+        "applied_iban": s.TEXT,
+        "iban": s.nullable(s.TEXT),
+        "iban_in_force_from": s.nullable(s.DATETIME),
+        "bank_changes": s.array(BANK_CHANGE, max_items=MAX_BANK_CHANGES_SHOWN),
+    }
+)
+VENDOR_ID = "3f1e2a4b-6c7d-5e8f-9a0b-1c2d3e4f5a6b"
+CHANGE_ID = "5c4b3a29-1807-5f6e-8d7c-6b5a49382716"
+RESOURCE_ID = "6f1c2b9e-2d4a-4c1e-9a53-0d6a3f0b7c11"
+EXAMPLE_VENDOR = {
+    "vendor_id": VENDOR_ID,
+    "legal_name": "Les Petits Savants",
+    "siren": "732829320",
+    "siret": "73282932000074",
+    "contact_ref": "contact-732829320",
+    "status": "approved",
+    "applied_at": "2027-09-01T08:00:00+00:00",
+    "applied_iban": "FR7630006000011234567890189",
+    "iban": "FR7630006000011234567890189",
+    "iban_in_force_from": "2027-09-02T10:00:00+00:00",
+    "bank_changes": [],
+}
+ENTRY_FIELDS = {
+    "resource_id": s.UUID,
+    "vendor_id": s.TEXT,
+    "reference": REFERENCE,
+    "title": TITLE,
+    "kind": KIND,
+    "levels": LEVELS,
+    "price_cents": PRICE,
+    "revision": s.COUNT,
+    "is_listed": s.BOOLEAN,
+    "labels": s.array(LABEL, max_items=len(Label)),
+}
+ENTRY = s.obj(ENTRY_FIELDS)
+RESOURCE = s.obj({**ENTRY_FIELDS, "description": DESCRIPTION})
+EXAMPLE_ENTRY = {
+    "resource_id": RESOURCE_ID,
+    "vendor_id": VENDOR_ID,
+    "reference": "lecture-cp",
+    "title": "Lire au CP",
+    "kind": "digital_textbook",
+    "levels": ["elementaire"],
+    "price_cents": 1990,
+    "revision": 1,
+    "is_listed": True,
+    "labels": ["reconnu_interet_pedagogique", "francais"],
+}
+EXAMPLE_RESOURCE = {**EXAMPLE_ENTRY, "description": "Un manuel de lecture pour le CP."}
+PAGE = s.obj(
+    {
+        "items": s.array(ENTRY, max_items=MAX_PAGE_SIZE),
+        "limit": s.COUNT,
+        "offset": s.COUNT,
+    }
+)
+EXAMPLE_PAGE = {"items": [EXAMPLE_ENTRY], "limit": 50, "offset": 0}
+DEBIT_NOTE = s.obj(
+    {
+        "note_id": s.UUID,
+        "claim_id": s.UUID,
+        "hold_id": s.UUID,
+        "refunded_cents": s.CENTS,
+        "debit_cents": s.CENTS_OR_ZERO,
+        "raised_at": s.DATETIME,
+        "batch_id": s.nullable(s.UUID),
+    }
+)
+STATEMENT = s.obj(
+    {
+        "vendor_id": s.TEXT,
+        "from": s.DATE,
+        "to": s.DATE,
+        "opening_balance_cents": s.SIGNED_CENTS,
+        **{name: s.SIGNED_CENTS for name in STATEMENT_TOTALS},
+        "owed_in_period_cents": s.SIGNED_CENTS,
+        "balance_owed_cents": s.SIGNED_CENTS,
+        "open_debit_notes_cents": s.CENTS_OR_ZERO,
+        "debit_notes": s.array(DEBIT_NOTE, max_items=100_000),
+    }
+)
+EXAMPLE_STATEMENT = {
+    "vendor_id": VENDOR_ID,
+    "from": "2027-09-01",
+    "to": "2027-09-30",
+    "opening_balance_cents": 0,
+    **dict.fromkeys(STATEMENT_TOTALS, 0),
+    "captured_count": 2,
+    "captured_cents": 3980,
+    "refunded_count": 1,
+    "refunded_cents": 500,
+    "claims_submitted_count": 1,
+    "claims_submitted_cents": 3980,
+    "claims_approved_cents": 3980,
+    "debit_notes_count": 1,
+    "debit_notes_cents": 500,
+    "owed_in_period_cents": 3480,
+    "balance_owed_cents": 3480,
+    "open_debit_notes_cents": 500,
+    "debit_notes": [
+        {
+            "note_id": "1a2b3c4d-5e6f-5a7b-8c9d-0e1f2a3b4c5d",
+            "claim_id": "7e6d5c4b-3a29-5817-8f6e-5d4c3b2a1908",
+            "hold_id": "0b6a3c5e-5d07-5f0e-9b1b-8c1f7d8e2a10",
+            "refunded_cents": 500,
+            "debit_cents": 500,
+            "raised_at": "2027-09-20T14:00:00+00:00",
+            "batch_id": None,
+        }
+    ],
+}
+
+
+def vendor_move(command: str, summary: str, with_reason: bool) -> Operation:
+    return Operation(
+        operation_id=f"{command}_vendor",
+        method="POST",
+        path=f"/v1/vendors/{{vendor_id}}/{command}",
+        summary=summary,
+        tag="operator",
+        roles=OPERATOR,
+        handler=lifecycle(command, with_reason),
+        body=REASON if with_reason else None,
+        response=VENDOR_PROFILE,
+        example_body={"reason": "pièces justificatives manquantes"} if with_reason else None,
+        example_response=EXAMPLE_VENDOR,
+        ownership="any",
+    )
+
+
+def resource_change(
+    command: str, path: str, summary: str, body: dict[str, Any], example: Any
+) -> Operation:
+    return Operation(
+        operation_id=command,
+        method="POST",
+        path=f"/v1/vendors/{{vendor_id}}/resources/{{resource_id}}/{path}",
+        summary=summary,
+        tag="vendor",
+        roles=VENDOR,
+        handler=change_resource(command),
+        body=body,
+        response=RESOURCE,
+        example_body=example,
+        example_response=EXAMPLE_RESOURCE,
+        ownership="self",
+    )
+
+
+UPDATE = {
+    **s.obj(
+        {},
+        {
+            "title": TITLE,
+            "description": DESCRIPTION,
+            "kind": KIND,
+            "levels": LEVELS,
+            "price_cents": PRICE,
+            "if_revision": {"type": "integer", "minimum": 1},
+        },
+    ),
+    "minProperties": 1,
+}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        operation_id="apply_vendor",
+        method="POST",
+        path="/v1/vendors",
+        summary="Record a company's application to be listed, with its SIREN, SIRET and IBAN",
+        description="The vendor's id derives from its SIREN: the same application again "
+        "answers the same vendor; other details under the same SIREN are refused.",
+        tag="operator",
+        roles=OPERATOR,
+        handler=apply_vendor,
+        status=201,
+        body=s.obj(
+            {
+                "legal_name": TITLE,
+                "siren": TYPED,
+                "siret": TYPED,
+                "contact_ref": s.OPAQUE_ID,
+                "iban": TYPED,
+            }
+        ),
+        response=VENDOR_PROFILE,
+        example_body={
+            "legal_name": "Les Petits Savants",
+            "siren": "732 829 320",
+            "siret": "732 829 320 00074",
+            "contact_ref": "contact-732829320",
+            "iban": "FR76 3000 6000 0112 3456 7890 189",
+        },
+        example_response={
+            **EXAMPLE_VENDOR,
+            "status": "applied",
+            "iban": None,
+            "iban_in_force_from": None,
+        },
+    ),
+    Operation(
+        operation_id="get_vendor",
+        method="GET",
+        path="/v1/vendors/{vendor_id}",
+        summary="A vendor's profile, status and bank details (a vendor reads its own)",
+        tag="vendor",
+        roles=VENDOR_OR_STAFF,
+        handler=get_vendor,
+        response=VENDOR_PROFILE,
+        example_response=EXAMPLE_VENDOR,
+        ownership="self",
+    ),
+    vendor_move("approve", "Approve an application: its IBAN is reviewed with it", False),
+    vendor_move("reject", "Reject an application, with the reason", True),
+    vendor_move("suspend", "Suspend an approved vendor: no new orders, no payments", True),
+    vendor_move("reinstate", "Reinstate a suspended vendor", False),
+    Operation(
+        operation_id="request_bank_change",
+        method="POST",
+        path="/v1/vendors/{vendor_id}/bank-changes",
+        summary="Ask to be paid on a new IBAN, from when the operator approves it",
+        description="Keyed: send an Idempotency-Key header; a retry answers the same change. "
+        "One change is pending at a time; payments go to the reviewed IBAN meanwhile.",
+        tag="vendor",
+        roles=VENDOR,
+        handler=request_bank_change,
+        status=201,
+        body=s.obj({"iban": TYPED}),
+        response=s.obj({"change_id": s.UUID, "vendor": VENDOR_PROFILE}),
+        example_body={"iban": "FR14 2004 1010 0505 0001 3M02 606"},
+        example_response={
+            "change_id": CHANGE_ID,
+            "vendor": {
+                **EXAMPLE_VENDOR,
+                "bank_changes": [
+                    {
+                        "change_id": CHANGE_ID,
+                        "iban": "FR1420041010050500013M02606",
+                        "status": "pending",
+                        "requested_by": f"vendor:{VENDOR_ID}",
+                    }
+                ],
+            },
+        },
+        ownership="self",
+    ),
+    Operation(
+        operation_id="review_bank_change",
+        method="POST",
+        path="/v1/vendors/{vendor_id}/bank-change-reviews",
+        summary="Approve or reject a vendor's pending bank details change",
+        description="An approved IBAN is paid from now on; a rejection needs a reason. The "
+        "reviewer is never the change's requester. The same decision again changes nothing.",
+        tag="operator",
+        roles=OPERATOR,
+        handler=review_bank_change,
+        body=s.obj(
+            {"change_id": s.UUID, "decision": s.enum("approve", "reject")},
+            {"reason": s.TEXT},
+        ),
+        response=VENDOR_PROFILE,
+        example_body={"change_id": CHANGE_ID, "decision": "reject", "reason": "RIB illisible"},
+        example_response={
+            **EXAMPLE_VENDOR,
+            "bank_changes": [
+                {
+                    "change_id": CHANGE_ID,
+                    "iban": "FR1420041010050500013M02606",
+                    "status": "rejected",
+                    "requested_by": f"vendor:{VENDOR_ID}",
+                }
+            ],
+        },
+        ownership="any",
+    ),
+    Operation(
+        operation_id="list_resource",
+        method="POST",
+        path="/v1/vendors/{vendor_id}/resources",
+        summary="List a resource in the catalogue under a reference of mine",
+        description="The same reference and terms again answer the same resource.",
+        tag="vendor",
+        roles=VENDOR,
+        handler=list_resource,
+        status=201,
+        body=s.obj(
+            {
+                "reference": REFERENCE,
+                "title": TITLE,
+                "kind": KIND,
+                "levels": LEVELS,
+                "price_cents": PRICE,
+            },
+            {"description": DESCRIPTION},
+        ),
+        response=RESOURCE,
+        example_body={
+            "reference": "lecture-cp",
+            "title": "Lire au CP",
+            "description": "Un manuel de lecture pour le CP.",
+            "kind": "digital_textbook",
+            "levels": ["elementaire"],
+            "price_cents": 1990,
+        },
+        example_response={**EXAMPLE_RESOURCE, "labels": []},
+        ownership="self",
+    ),
+    Operation(
+        operation_id="list_vendor_resources",
+        method="GET",
+        path="/v1/vendors/{vendor_id}/resources",
+        summary="A vendor's resources, withdrawn ones included, by title",
+        tag="vendor",
+        roles=VENDOR_OR_STAFF,
+        handler=list_vendor_resources,
+        query={"type": "object", "properties": paging()},
+        response=PAGE,
+        example_response=EXAMPLE_PAGE,
+        ownership="self",
+    ),
+    resource_change(
+        "update_resource",
+        "terms",
+        "Change some terms of my resource (title, description, kind, levels, price)",
+        UPDATE,
+        {"price_cents": 2190, "if_revision": 1},
+    ),
+    resource_change(
+        "withdraw_resource",
+        "withdraw",
+        "Withdraw my resource from sale",
+        REASON,
+        {"reason": "nouvelle édition en préparation"},
+    ),
+    resource_change(
+        "relist_resource",
+        "relist",
+        "Put my withdrawn resource on sale again",
+        REASON,
+        {"reason": "nouvelle édition disponible"},
+    ),
+    Operation(
+        operation_id="search_catalogue",
+        method="GET",
+        path="/v1/catalogue",
+        summary="Search the resources on sale by label, kind and school level",
+        tag="catalogue",
+        roles=ALL_ROLES,
+        handler=search_catalogue,
+        query={
+            "type": "object",
+            "properties": {"label": LABEL, "kind": KIND, "level": LEVEL, **paging()},
+        },
+        response=PAGE,
+        example_response=EXAMPLE_PAGE,
+    ),
+    Operation(
+        operation_id="get_resource",
+        method="GET",
+        path="/v1/catalogue/{resource_id}",
+        summary="One resource, with its price and labels in force now",
+        tag="catalogue",
+        roles=ALL_ROLES,
+        handler=get_resource,
+        response=RESOURCE,
+        example_response=EXAMPLE_RESOURCE,
+    ),
+    Operation(
+        operation_id="get_vendor_statement",
+        method="GET",
+        path="/v1/vendors/{vendor_id}/statement",
+        summary="A vendor's statement for a run of days: sales, claims, payments, debit notes",
+        description="`from` and `to` are UTC days, both included. The balance owed is "
+        "captured − refunded − withheld − paid; below zero, the vendor owes the programme.",
+        tag="vendor",
+        roles=VENDOR_OR_STAFF,
+        handler=get_vendor_statement,
+        query={
+            "type": "object",
+            "required": ["from", "to"],
+            "properties": {"from": s.DATE, "to": s.DATE},
+        },
+        response=STATEMENT,
+        example_response=EXAMPLE_STATEMENT,
+        ownership="self",
+    ),
+)

@@ -1,0 +1,732 @@
+"""Claims and payments over HTTP: vendors claim their redemptions, the operator reviews,
+batches and pays them, and reconciles the bank's statement.
+
+A vendor claims by the redemption codes its teachers gave it (`api.codes`), only for holds
+placed at it; an unknown code counts against its guessing allowance, as on capture. The
+operator rejects lines (each returned to claimable or cancelled), decides the disputes a
+vendor raises on cancelled lines within `DISPUTE_WINDOW_DAYS`, and approves the claim.
+Approved claims are paid in batches: one SEPA transfer per vendor, to the legal name and
+*reviewed* IBAN the vendor directory holds (never an IBAN still under review), in a
+pain.001 file the operator downloads and sends to the bank. The bank's statement, CSV or
+camt.053, is then read against the batch: matched, unmatched with a reason, missing,
+duplicates.
+
+Rejections and disputes carry keys derived from what they name (a line is rejected once
+and disputed once), so a retry is recognised without an Idempotency-Key header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+
+from api import schemas as s
+from api.common import body_uuid, iso, parse_day, path_uuid, scoped_key
+from api.spec import Call, Operation, Reply, Role
+from api.vendor_api import OPERATOR, VENDOR, VENDOR_OR_STAFF, own_vendor, page, paging
+from ledger.claims import (
+    CANCEL,
+    MAX_CLAIM_LINES,
+    OVERTURNED,
+    RETURN_TO_CLAIMABLE,
+    UPHELD,
+    Claim,
+    LineStatus,
+)
+from ledger.errors import Forbidden, HoldNotFound, VendorNotFound
+from ledger.payments import MAX_CLAIMS_PER_BATCH, PaymentBatch
+from ledger.reimbursement import Redemption
+from ledger.sepa import Debtor
+from projections.schema import vendor_statement_claim_lines
+
+# The programme's own account, debited by every transfer file. TODO: settings.
+DEBTOR_NAME = "Tirelire Credit Education"
+DEBTOR_IBAN = "FR7630004000010001234560167"
+DEBTOR = Debtor(DEBTOR_NAME, DEBTOR_IBAN)
+MAX_CLAIMS_LISTED = 200
+STAFF = frozenset({Role.OPERATOR, Role.AUDITOR})
+
+
+# Claims -------------------------------------------------------------------------------
+
+
+def claim_json(claim: Claim, with_lines: bool = True) -> dict[str, Any]:
+    lines = list(claim.lines.values())
+    body = {
+        "claim_id": str(claim.id),
+        "vendor_id": claim.vendor_id,
+        "status": claim.status.value,
+        "submitted_at": iso(claim.submitted_at),
+        "lines_count": len(lines),
+        "captured_cents": sum(line.captured_cents for line in lines),
+        "claimed_cents": sum(line.reimbursed_cents for line in lines),
+        "payable_cents": claim.payable_cents,
+        "batch_id": None if claim.batch_id is None else str(claim.batch_id),
+        "bank_reference": claim.bank_reference,
+    }
+    if with_lines:
+        body["lines"] = [
+            {
+                "hold_id": str(line.hold_id),
+                "captured_cents": line.captured_cents,
+                "reimbursed_cents": line.reimbursed_cents,
+                "rule_id": line.rule_id,
+                "status": line.status.value,
+                "rejected_at": iso(line.rejected_at),
+                "dispute_until": iso(Claim.dispute_deadline(line))
+                if line.status is LineStatus.CANCELLED
+                else None,
+            }
+            for line in lines
+        ]
+    return body
+
+
+def caller_claim(call: Call) -> Claim:
+    """The claim in the path (blocking); a vendor reaches its own claims only."""
+    claim = call.services.desk.get_claim(path_uuid(call, "claim_id"))
+    if call.caller.role is Role.VENDOR and claim.vendor_id != call.caller.subject:
+        raise Forbidden("this claim is another vendor's")
+    return claim
+
+
+def decoded(call: Call, codes: list[str]) -> list[tuple[UUID, UUID]]:
+    """The (account, hold) of each code; an unknown code counts as a guess."""
+    services, who = call.services, call.caller.name
+    found = []
+    for code in codes:
+        now = time.monotonic()
+        services.code_guesses.check(who, now)
+        try:
+            found.append(services.codes.decode(code))
+        except HoldNotFound:
+            services.code_guesses.take(who, now)
+            raise
+    return found
+
+
+async def submit_claim(call: Call) -> Reply:
+    vendor = str(own_vendor(call))
+    holds = decoded(call, call.body["redemption_codes"])
+    services = call.services
+
+    def submitted() -> Claim:
+        redemptions: list[Redemption] = []
+        for account_id, hold_id in holds:
+            redemption = services.vouchers.redemption(account_id, hold_id)
+            if redemption.vendor_id != vendor:
+                raise Forbidden("a redemption code names a hold placed at another vendor")
+            redemptions.append(redemption)
+        claim_id = services.desk.submit_claim(
+            vendor,
+            scoped_key(call.caller, call.idempotency_key),
+            redemptions,
+            by=call.caller.name,
+            now=call.now,
+        )
+        return services.desk.get_claim(claim_id)
+
+    return Reply(claim_json(await services.run(submitted)), status=201)
+
+
+async def get_claim(call: Call) -> Reply:
+    return Reply(claim_json(await call.services.run(caller_claim, call)))
+
+
+def vendor_claims(call: Call, vendor: str, limit: int, offset: int) -> list[Claim]:
+    """A page of the vendor's claims, by id, from the statements' record of claim lines."""
+    call.services.catch_up("vendor_statements")
+    table = vendor_statement_claim_lines
+    query = (
+        select(table.c.claim_id)
+        .where(table.c.vendor_id == vendor)
+        .group_by(table.c.claim_id)
+        .order_by(table.c.claim_id)
+        .limit(limit)
+        .offset(offset)
+    )
+    with call.services.engine.connect() as conn:
+        ids = [UUID(claim_id) for claim_id in conn.execute(query).scalars()]
+    return [call.services.desk.get_claim(claim_id) for claim_id in ids]
+
+
+async def list_vendor_claims(call: Call) -> Reply:
+    vendor = str(own_vendor(call))
+    limit, offset = page(call)
+    claims = await call.services.run(vendor_claims, call, vendor, limit, offset)
+    return Reply(
+        {
+            "items": [claim_json(c, with_lines=False) for c in claims],
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+async def dispute_claim_line(call: Call) -> Reply:
+    hold_id = path_uuid(call, "hold_id")
+    desk = call.services.desk
+
+    def disputed() -> Claim:
+        claim = caller_claim(call)
+        desk.dispute_line(
+            claim.id,
+            hold_id,
+            key=f"dispute:{hold_id}",
+            reason=call.body["reason"],
+            by=call.caller.name,
+            now=call.now,
+        )
+        return desk.get_claim(claim.id)
+
+    return Reply(claim_json(await call.services.run(disputed)))
+
+
+async def reject_claim_lines(call: Call) -> Reply:
+    claim_id = path_uuid(call, "claim_id")
+    rejections = sorted(
+        (body_uuid(line["hold_id"], "hold_id"), line["reason"], line["outcome"])
+        for line in call.body["lines"]
+    )
+    names = ",".join(str(hold_id) for hold_id, _, _ in rejections)
+    key = "reject:" + hashlib.sha256(names.encode()).hexdigest()[:40]
+    desk = call.services.desk
+
+    def rejected() -> Claim:
+        desk.reject_lines(
+            claim_id, key=key, rejections=rejections, by=call.caller.name, now=call.now
+        )
+        return desk.get_claim(claim_id)
+
+    return Reply(claim_json(await call.services.run(rejected)))
+
+
+async def approve_claim(call: Call) -> Reply:
+    claim_id = path_uuid(call, "claim_id")
+    desk = call.services.desk
+
+    def approved() -> Claim:
+        desk.approve_claim(claim_id, by=call.caller.name, now=call.now)
+        return desk.get_claim(claim_id)
+
+    return Reply(claim_json(await call.services.run(approved)))
+
+
+async def decide_dispute(call: Call) -> Reply:
+    claim_id, hold_id = path_uuid(call, "claim_id"), path_uuid(call, "hold_id")
+    desk, decision = call.services.desk, call.body["decision"]
+
+    def decided() -> Claim:
+        desk.decide_dispute(claim_id, hold_id, decision=decision, by=call.caller.name, now=call.now)
+        return desk.get_claim(claim_id)
+
+    return Reply(claim_json(await call.services.run(decided)))
+
+
+# Payment batches ----------------------------------------------------------------------
+
+
+def batch_json(batch: PaymentBatch) -> dict[str, Any]:
+    return {
+        "batch_id": str(batch.id),
+        "status": batch.status.value,
+        "value_date": batch.value_date.isoformat(),
+        "created_at": iso(batch.created_on),
+        "claims": [
+            {"claim_id": str(c), "vendor_id": v, "payable_cents": cents}
+            for c, v, cents in batch.claims
+        ],
+        "debit_notes": [
+            {"note_id": str(n), "vendor_id": v, "debit_cents": cents}
+            for n, v, cents in batch.debits
+        ],
+        "transfers": [
+            {
+                "end_to_end_id": t.end_to_end_id,
+                "vendor_id": vendor_id,
+                "creditor_name": t.creditor_name,
+                "creditor_iban": t.creditor_iban,
+                "amount_cents": t.amount_cents,
+            }
+            for (vendor_id, _, _), t in zip(batch.payees, batch.transfers(), strict=True)
+        ],
+        "claims_cents": batch.claims_cents,
+        "debited_cents": batch.debited_cents,
+        "total_cents": batch.total_cents,
+        "bank_reference": batch.bank_reference,
+        "statements_read": len(batch.reconciliations),
+    }
+
+
+def payees(call: Call, claim_ids: list[UUID]) -> list[tuple[str, str, str]]:
+    """Each paid vendor's legal name and reviewed IBAN, from the vendor directory."""
+    vendor_ids = sorted({call.services.desk.get_claim(c).vendor_id for c in claim_ids})
+    found = []
+    for vendor_id in vendor_ids:
+        try:
+            key = UUID(vendor_id)
+        except ValueError:
+            raise VendorNotFound(f"no vendor {vendor_id}") from None
+        vendor = call.services.vendors.get_vendor(key)
+        found.append((vendor_id, vendor.legal_name, vendor.payable_iban()))
+    return found
+
+
+async def create_payment_batch(call: Call) -> Reply:
+    claim_ids = [body_uuid(c, "claim_ids") for c in call.body["claim_ids"]]
+    value_date = parse_day(call.body["value_date"], "value_date")
+    desk = call.services.desk
+
+    def created() -> PaymentBatch:
+        batch_id = desk.create_payment_batch(
+            key=scoped_key(call.caller, call.idempotency_key),
+            claim_ids=claim_ids,
+            value_date=value_date,
+            payees=tuple(payees(call, claim_ids)),
+            by=call.caller.name,
+            now=call.now,
+        )
+        return desk.get_batch(batch_id)
+
+    return Reply(batch_json(await call.services.run(created)), status=201)
+
+
+async def get_payment_batch(call: Call) -> Reply:
+    batch = await call.services.run(call.services.desk.get_batch, path_uuid(call, "batch_id"))
+    return Reply(batch_json(batch))
+
+
+async def download_payment_file(call: Call) -> Reply:
+    batch_id = path_uuid(call, "batch_id")
+    desk = call.services.desk
+
+    def written() -> bytes:
+        # Dated by the batch's creation, not the download: the same file every time.
+        created_at = desk.get_batch(batch_id).created_on
+        return desk.payment_file(batch_id, debtor=DEBTOR, created_at=created_at)
+
+    return Reply(
+        await call.services.run(written),
+        media_type="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="tirelire-{batch_id.hex}.xml"'},
+    )
+
+
+async def mark_batch_paid(call: Call) -> Reply:
+    batch_id = path_uuid(call, "batch_id")
+    desk, reference = call.services.desk, call.body["bank_reference"]
+
+    def paid() -> PaymentBatch:
+        desk.mark_batch_paid(batch_id, bank_reference=reference, by=call.caller.name, now=call.now)
+        return desk.get_batch(batch_id)
+
+    return Reply(batch_json(await call.services.run(paid)))
+
+
+async def import_bank_statement(call: Call) -> Reply:
+    batch_id = path_uuid(call, "batch_id")
+    found = await call.services.run(
+        lambda: call.services.desk.reconcile_statement(
+            batch_id, call.body, by=call.caller.name, now=call.now
+        )
+    )
+    return Reply(
+        {
+            "batch_id": str(batch_id),
+            "matched": [
+                {"end_to_end_id": e2e, "line_number": line, "bank_reference": reference}
+                for e2e, line, reference in found.matched
+            ],
+            "unmatched": [
+                {"line_number": line, "reason": reason} for line, reason in found.unmatched
+            ],
+            "missing": list(found.missing),
+            "duplicates": [
+                {"line_number": line, "end_to_end_id": e2e} for line, e2e in found.duplicates
+            ],
+            "is_complete": not (found.unmatched or found.missing or found.duplicates),
+        }
+    )
+
+
+# Schemas and examples -----------------------------------------------------------------
+
+CODE = {"type": "string", "pattern": "^rc1[a-z2-7]{68}$"}
+EXAMPLE_CODE = "rc1" + "a" * 68
+CLAIM_ID = "7e6d5c4b-3a29-5817-8f6e-5d4c3b2a1908"
+HOLD_ID = "0b6a3c5e-5d07-5f0e-9b1b-8c1f7d8e2a10"
+BATCH_ID = "2c3d4e5f-6a7b-5c8d-9e0f-1a2b3c4d5e6f"
+VENDOR_ID = "3f1e2a4b-6c7d-5e8f-9a0b-1c2d3e4f5a6b"
+LINE_STATUS = s.enum(*(status.value for status in LineStatus))
+CLAIM_FIELDS = {
+    "claim_id": s.UUID,
+    "vendor_id": s.TEXT,
+    "status": s.enum("submitted", "approved", "batched", "paid"),
+    "submitted_at": s.DATETIME,
+    "lines_count": s.COUNT,
+    "captured_cents": s.CENTS_OR_ZERO,
+    "claimed_cents": s.CENTS_OR_ZERO,
+    "payable_cents": s.CENTS_OR_ZERO,
+    "batch_id": s.nullable(s.UUID),
+    "bank_reference": s.nullable(s.TEXT),
+}
+LINE = s.obj(
+    {
+        "hold_id": s.UUID,
+        "captured_cents": s.CENTS_OR_ZERO,
+        "reimbursed_cents": s.CENTS_OR_ZERO,
+        "rule_id": s.TEXT,
+        "status": LINE_STATUS,
+        "rejected_at": s.nullable(s.DATETIME),
+        "dispute_until": s.nullable(s.DATETIME),
+    }
+)
+CLAIM = s.obj({**CLAIM_FIELDS, "lines": s.array(LINE, max_items=MAX_CLAIM_LINES)})
+EXAMPLE_SUMMARY = {
+    "claim_id": CLAIM_ID,
+    "vendor_id": VENDOR_ID,
+    "status": "submitted",
+    "submitted_at": "2027-10-01T09:00:00+00:00",
+    "lines_count": 2,
+    "captured_cents": 3980,
+    "claimed_cents": 3980,
+    "payable_cents": 0,
+    "batch_id": None,
+    "bank_reference": None,
+}
+EXAMPLE_LINE = {
+    "hold_id": HOLD_ID,
+    "captured_cents": 1990,
+    "reimbursed_cents": 1990,
+    "rule_id": "programme-2024",
+    "status": "submitted",
+    "rejected_at": None,
+    "dispute_until": None,
+}
+EXAMPLE_CLAIM = {
+    **EXAMPLE_SUMMARY,
+    "lines": [EXAMPLE_LINE, {**EXAMPLE_LINE, "hold_id": "1c7b4d6f-6e18-5a1f-8c2c-9d2e8f9e3b21"}],
+}
+CANCELLED_LINE = {
+    **EXAMPLE_LINE,
+    "status": "cancelled",
+    "rejected_at": "2027-10-03T09:00:00+00:00",
+    "dispute_until": "2027-11-02T09:00:00+00:00",
+}
+
+
+def with_first_line(**changes: Any) -> dict[str, Any]:
+    """The example claim, its first line rejected and then changed so."""
+    first = {**CANCELLED_LINE, **changes}
+    return {**EXAMPLE_CLAIM, "lines": [first, *EXAMPLE_CLAIM["lines"][1:]]}
+
+
+CANCELLED_CLAIM = with_first_line()
+APPROVED_CLAIM = {
+    **EXAMPLE_CLAIM,
+    "status": "approved",
+    "payable_cents": 3980,
+    "lines": [{**line, "status": "approved"} for line in EXAMPLE_CLAIM["lines"]],
+}
+REASON = s.obj({"reason": s.TEXT})
+BATCH = s.obj(
+    {
+        "batch_id": s.UUID,
+        "status": s.enum("created", "paid"),
+        "value_date": s.DATE,
+        "created_at": s.DATETIME,
+        "claims": s.array(
+            s.obj({"claim_id": s.UUID, "vendor_id": s.TEXT, "payable_cents": s.CENTS}),
+            max_items=MAX_CLAIMS_PER_BATCH,
+        ),
+        "debit_notes": s.array(
+            s.obj({"note_id": s.UUID, "vendor_id": s.TEXT, "debit_cents": s.CENTS}),
+            max_items=100_000,
+        ),
+        "transfers": s.array(
+            s.obj(
+                {
+                    "end_to_end_id": s.TEXT,
+                    "vendor_id": s.TEXT,
+                    "creditor_name": s.TEXT,
+                    "creditor_iban": s.TEXT,
+                    "amount_cents": s.CENTS,
+                }
+            ),
+            max_items=MAX_CLAIMS_PER_BATCH,
+        ),
+        "claims_cents": s.CENTS,
+        "debited_cents": s.CENTS_OR_ZERO,
+        "total_cents": s.CENTS,
+        "bank_reference": s.nullable(s.TEXT),
+        "statements_read": s.COUNT,
+    }
+)
+EXAMPLE_BATCH = {
+    "batch_id": BATCH_ID,
+    "status": "created",
+    "value_date": "2027-11-05",
+    "created_at": "2027-11-03T10:00:00+00:00",
+    "claims": [{"claim_id": CLAIM_ID, "vendor_id": VENDOR_ID, "payable_cents": 3980}],
+    "debit_notes": [],
+    "transfers": [
+        {
+            "end_to_end_id": "5b1f0c9e8d7a4b3c2d1e0f9a8b7c6d5e",
+            "vendor_id": VENDOR_ID,
+            "creditor_name": "Les Petits Savants",
+            "creditor_iban": "FR7630006000011234567890189",
+            "amount_cents": 3980,
+        }
+    ],
+    "claims_cents": 3980,
+    "debited_cents": 0,
+    "total_cents": 3980,
+    "bank_reference": None,
+    "statements_read": 0,
+}
+EXAMPLE_STATEMENT_CSV = (
+    "booking date;amount;currency;reference;counterparty iban;bank reference\n"
+    "2027-11-05;-39,80;EUR;5b1f0c9e8d7a4b3c2d1e0f9a8b7c6d5e;FR7630006000011234567890189;REL-1\n"
+    "2027-11-05;-12,50;EUR;FRAIS TENUE DE COMPTE;;REL-2\n"
+)
+RECONCILIATION = s.obj(
+    {
+        "batch_id": s.UUID,
+        "matched": s.array(
+            s.obj({"end_to_end_id": s.TEXT, "line_number": s.COUNT, "bank_reference": s.TEXT}),
+            max_items=100_000,
+        ),
+        "unmatched": s.array(
+            s.obj(
+                {
+                    "line_number": s.COUNT,
+                    "reason": s.enum("unknown_reference", "amount_differs", "counterparty_differs"),
+                }
+            ),
+            max_items=100_000,
+        ),
+        "missing": s.array(s.TEXT, max_items=100_000),
+        "duplicates": s.array(
+            s.obj({"line_number": s.COUNT, "end_to_end_id": s.TEXT}), max_items=100_000
+        ),
+        "is_complete": s.BOOLEAN,
+    }
+)
+
+
+def claim_operation(operation_id: str, path: str, summary: str, **fields: Any) -> Operation:
+    """An operation on one claim, answering the claim as it now stands."""
+    defaults: dict[str, Any] = {
+        "method": "POST",
+        "tag": "operator",
+        "roles": OPERATOR,
+        "response": CLAIM,
+        "ownership": "any",
+    }
+    return Operation(
+        operation_id=operation_id,
+        path=f"/v1/claims/{{claim_id}}{path}",
+        summary=summary,
+        **{**defaults, **fields},
+    )
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        operation_id="submit_claim",
+        method="POST",
+        path="/v1/vendors/{vendor_id}/claims",
+        summary="Claim reimbursement of captured redemptions, by their redemption codes",
+        description="Each line claims what was captured net of refunds; what it is paid back "
+        "follows the reimbursement rule in force at capture. A redemption is claimed once.",
+        tag="vendor",
+        roles=VENDOR,
+        handler=submit_claim,
+        status=201,
+        body=s.obj({"redemption_codes": s.array(CODE, max_items=MAX_CLAIM_LINES, min_items=1)}),
+        response=CLAIM,
+        moves_money=True,
+        example_body={"redemption_codes": [EXAMPLE_CODE]},
+        example_response=EXAMPLE_CLAIM,
+        ownership="self",
+    ),
+    Operation(
+        operation_id="list_vendor_claims",
+        method="GET",
+        path="/v1/vendors/{vendor_id}/claims",
+        summary="A vendor's claims, without their lines",
+        tag="vendor",
+        roles=VENDOR_OR_STAFF,
+        handler=list_vendor_claims,
+        query={"type": "object", "properties": paging(50, MAX_CLAIMS_LISTED)},
+        response=s.obj(
+            {
+                "items": s.array(s.obj(CLAIM_FIELDS), max_items=MAX_CLAIMS_LISTED),
+                "limit": s.COUNT,
+                "offset": s.COUNT,
+            }
+        ),
+        example_response={"items": [EXAMPLE_SUMMARY], "limit": 50, "offset": 0},
+        ownership="self",
+    ),
+    claim_operation(
+        "get_claim",
+        "",
+        "A claim and its lines (a vendor reads its own)",
+        method="GET",
+        tag="vendor",
+        roles=VENDOR_OR_STAFF,
+        handler=get_claim,
+        example_response=EXAMPLE_CLAIM,
+        ownership="self",
+    ),
+    claim_operation(
+        "dispute_claim_line",
+        "/lines/{hold_id}/dispute",
+        "Dispute the cancellation of a line of my claim, within the dispute window",
+        tag="vendor",
+        roles=VENDOR,
+        handler=dispute_claim_line,
+        body=REASON,
+        example_body={"reason": "la facture a été envoyée le 2 octobre"},
+        example_response=with_first_line(status="disputed", dispute_until=None),
+        ownership="self",
+    ),
+    claim_operation(
+        "reject_claim_lines",
+        "/rejections",
+        "Reject lines of a claim under review: returned to claimable, or cancelled",
+        description="A cancelled line gives the teacher the credit back when the claim is "
+        "approved, unless the vendor disputes it in time and the dispute is overturned.",
+        handler=reject_claim_lines,
+        body=s.obj(
+            {
+                "lines": s.array(
+                    s.obj(
+                        {
+                            "hold_id": s.UUID,
+                            "reason": s.TEXT,
+                            "outcome": s.enum(RETURN_TO_CLAIMABLE, CANCEL),
+                        }
+                    ),
+                    max_items=MAX_CLAIM_LINES,
+                    min_items=1,
+                )
+            }
+        ),
+        example_body={
+            "lines": [{"hold_id": HOLD_ID, "reason": "commande en double", "outcome": CANCEL}]
+        },
+        example_response=CANCELLED_CLAIM,
+    ),
+    claim_operation(
+        "approve_claim",
+        "/approve",
+        "Approve a claim, once no dispute is open or still possible",
+        handler=approve_claim,
+        example_response=APPROVED_CLAIM,
+    ),
+    claim_operation(
+        "decide_dispute",
+        "/lines/{hold_id}/decision",
+        "Uphold or overturn a disputed rejection",
+        handler=decide_dispute,
+        body=s.obj({"decision": s.enum(UPHELD, OVERTURNED)}),
+        example_body={"decision": OVERTURNED},
+        example_response=with_first_line(status="overturned", dispute_until=None),
+    ),
+    Operation(
+        operation_id="create_payment_batch",
+        method="POST",
+        path="/v1/payment-batches",
+        summary="Batch approved claims for payment on a value date: one transfer per vendor",
+        description="Payees are the vendors' legal names and reviewed IBANs; their open debit "
+        "notes are deducted from their transfers.",
+        tag="operator",
+        roles=OPERATOR,
+        handler=create_payment_batch,
+        status=201,
+        body=s.obj(
+            {
+                "claim_ids": s.array(s.UUID, max_items=MAX_CLAIMS_PER_BATCH, min_items=1),
+                "value_date": s.DATE,
+            }
+        ),
+        response=BATCH,
+        moves_money=True,
+        example_body={"claim_ids": [CLAIM_ID], "value_date": "2027-11-05"},
+        example_response=EXAMPLE_BATCH,
+    ),
+    Operation(
+        operation_id="get_payment_batch",
+        method="GET",
+        path="/v1/payment-batches/{batch_id}",
+        summary="A payment batch: its claims, debit notes and transfers",
+        tag="operator",
+        roles=STAFF,
+        handler=get_payment_batch,
+        response=BATCH,
+        example_response=EXAMPLE_BATCH,
+        ownership="any",
+    ),
+    Operation(
+        operation_id="download_payment_file",
+        method="GET",
+        path="/v1/payment-batches/{batch_id}/pain001",
+        summary="The batch's SEPA transfer file (pain.001.001.03), to send to the bank",
+        tag="operator",
+        roles=STAFF,
+        handler=download_payment_file,
+        response={"type": "string", "contentMediaType": "application/xml"},
+        example_response='<?xml version="1.0" encoding="UTF-8"?>\n<Document>…</Document>',
+        ownership="any",
+    ),
+    Operation(
+        operation_id="mark_batch_paid",
+        method="POST",
+        path="/v1/payment-batches/{batch_id}/paid",
+        summary="Record the bank's confirmation of the batch's debit, and its reference",
+        tag="operator",
+        roles=OPERATOR,
+        handler=mark_batch_paid,
+        body=s.obj({"bank_reference": {"type": "string", "minLength": 1, "maxLength": 35}}),
+        response=BATCH,
+        moves_money=True,
+        example_body={"bank_reference": "BQ-2027-000123"},
+        example_response={**EXAMPLE_BATCH, "status": "paid", "bank_reference": "BQ-2027-000123"},
+        ownership="any",
+    ),
+    Operation(
+        operation_id="import_bank_statement",
+        method="POST",
+        path="/v1/payment-batches/{batch_id}/statements",
+        summary="Reconcile a bank statement (CSV export or camt.053 XML) with the batch",
+        description="Every line ends matched, unmatched (with the reason) or duplicate; every "
+        "transfer matched or missing. The same statement again answers the same.",
+        tag="operator",
+        roles=OPERATOR,
+        handler=import_bank_statement,
+        upload="text/csv",
+        response=RECONCILIATION,
+        example_body=EXAMPLE_STATEMENT_CSV,
+        example_response={
+            "batch_id": BATCH_ID,
+            "matched": [
+                {
+                    "end_to_end_id": "5b1f0c9e8d7a4b3c2d1e0f9a8b7c6d5e",
+                    "line_number": 2,
+                    "bank_reference": "REL-1",
+                }
+            ],
+            "unmatched": [{"line_number": 3, "reason": "unknown_reference"}],
+            "missing": [],
+            "duplicates": [],
+            "is_complete": False,
+        },
+        ownership="any",
+    ),
+)
