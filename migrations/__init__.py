@@ -25,6 +25,21 @@ def alembic_config(sqlalchemy_url: str) -> Config:
 
 def upgrade(sqlalchemy_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(sqlalchemy_url), revision)
+    if sqlalchemy_url.startswith("sqlite"):
+        use_write_ahead_log(sqlalchemy_url)
+
+
+def use_write_ahead_log(sqlalchemy_url: str) -> None:
+    """Put a SQLite file in WAL mode once, here. The mode is kept in the file; otherwise the
+    first connection of each process switches it, which needs the database to itself and
+    fails with "database is locked" while another process is using it."""
+    engine = create_engine(sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar()
+            assert str(mode).lower() == "wal", f"SQLite refused WAL mode: {mode}"
+    finally:
+        engine.dispose()
 
 
 def downgrade(sqlalchemy_url: str, revision: str = "base") -> None:

@@ -306,3 +306,11 @@ def test_a_labelled_redemption_round_trips_through_the_store(store_settings):
     finally:
         for app in (vouchers, vendors, catalogue):
             app.close()
+
+
+def test_a_migrated_sqlite_file_is_in_wal_mode_for_every_later_connection(sqlite_url):
+    import sqlite3
+
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
