@@ -3,6 +3,9 @@
     tirelire migrate             create or upgrade the tables (run it first, and after upgrades)
     tirelire demo                the main job: a whole campaign year on the configured database
     tirelire balances            the balances projection: totals per account kind, trial balance
+    tirelire serve [--host 127.0.0.1] [--port 8080] [--workers 1] [--access-log]
+                                 the HTTP API until SIGTERM or Ctrl-C (--workers > 1:
+                                 PostgreSQL only, processes sharing the port)
     tirelire token issue --role ROLE --subject ID [--ttl SECONDS]
                                  a bearer token, printed alone on stdout
     tirelire token public-key    the public key that verifies tokens (PEM)
@@ -32,6 +35,7 @@ from api.bootstrap import build_services, check_schema
 from api.demo import DemoPlan, run_demo
 from api.keys import ApiKeys
 from api.render import print_balances
+from api.serve import DEFAULT_HOST, DEFAULT_PORT, ServeOptions, serve
 from api.spec import Role
 from ledger.errors import DomainError, InvalidInput
 from ledger.money import Money
@@ -85,9 +89,31 @@ def build_parser() -> argparse.ArgumentParser:
     balances.add_argument("--account", help="one account's balance, e.g. funder:etat")
     balances.set_defaults(handler=cmd_balances)
 
+    add_serve_command(commands)
     add_token_commands(commands)
     add_apikey_commands(commands)
     return parser
+
+
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    serve_parser = commands.add_parser("serve", help="run the HTTP API")
+    serve_parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)"
+    )
+    serve_parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on (default %(default)s)"
+    )
+    serve_parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT); above 1 needs PostgreSQL "
+        "(default %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--access-log", action="store_true", help="log every request (off by default)"
+    )
+    serve_parser.set_defaults(handler=cmd_serve)
 
 
 def add_token_commands(commands: argparse._SubParsersAction) -> None:
@@ -177,6 +203,13 @@ def cmd_balances(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         services.close()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    options = ServeOptions(
+        host=args.host, port=args.port, workers=args.workers, access_log=args.access_log
+    )
+    return serve(settings, options)
 
 
 def cmd_token_issue(settings: Settings, args: argparse.Namespace) -> int:
