@@ -39,7 +39,7 @@ from prometheus_client import (
 from api import problems
 from api.openapi import build_document, docs_page
 from api.routes import ROUTES
-from api.services import SERVICES, SETTINGS, Services, services_context
+from api.services import FOLLOW_PROJECTIONS, SERVICES, SETTINGS, Services, services_context
 from api.spec import Call, Caller, Operation, Reply
 from api.validation import compile_operation, parse_json
 from ledger.errors import (
@@ -57,6 +57,16 @@ API_VERSION = "1.0.0"
 METRICS = web.AppKey("metrics", dict)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# The redemption path: it changes accounts only, never what holds read besides them.
+HOT_OPERATIONS = frozenset(
+    {
+        "place_hold",
+        "cancel_my_hold",
+        "capture_redemption",
+        "release_redemption",
+        "refund_redemption",
+    }
+)
 JSON_TYPES = ("application/json", "application/problem+json")
 
 
@@ -64,12 +74,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> web.Application:
+def create_app(
+    settings: Settings,
+    clock: Callable[[], datetime] = utc_now,
+    follow_projections: bool = True,
+) -> web.Application:
     """The server for these settings. Nothing is opened until the app starts. The clock
-    gives each request its time, passed into the commands (tests pass their own)."""
+    gives each request its time, passed into the commands (tests pass their own). With
+    `follow_projections`, the app keeps the read models caught up itself; `tirelire serve`
+    leaves that to a projector process of its own."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[problem_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[FOLLOW_PROJECTIONS] = follow_projections
     app[METRICS] = new_metrics()
     app.cleanup_ctx.append(services_context)
     document = build_document(ROUTES, version=API_VERSION)
@@ -174,6 +191,10 @@ def endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamRespo
             finally:
                 if flight:
                     services.in_flight.discard(flight)
+            if op.method != "GET" and op.operation_id not in HOT_OPERATIONS:
+                # Vendors, resources and campaigns may have changed: this process's holds
+                # read them afresh at once (other processes within REFERENCE_MAX_AGE_S).
+                services.redemptions.references.clear()
             response = render(reply)
             status = response.status
             return response

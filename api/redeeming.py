@@ -238,9 +238,12 @@ async def refund_redemption(call: Call) -> Reply:
         amount_cents=call.body["amount_cents"],
     )
     services = call.services
-    # The desk saves the account itself; the committer's cached copy, now behind, is
-    # refused by the store on its next save, evicted and reloaded (`ledger.batching`).
-    receipt = await services.run(services.desk.refund, command)
+    # The desk saves the account itself (with the claim's side of the refund): the
+    # committer's cached copy is now behind, so it forgets it before its next command.
+    try:
+        receipt = await services.run(services.desk.refund, command)
+    finally:
+        services.committer.forget(account.id)
     return Reply(
         {
             "refund_id": str(receipt.refund_id),

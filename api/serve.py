@@ -39,6 +39,7 @@ from aiohttp import web
 
 from api.app import create_app
 from api.bootstrap import check_schema
+from api.services import run_projector
 from api.tokens import load_or_create_signing_key
 from ledger.errors import DomainError, InvalidInput
 from ledger.settings import Settings
@@ -84,10 +85,14 @@ def serve(settings: Settings, options: ServeOptions) -> int:
     load_or_create_signing_key(settings)
     if is_new_key:
         log.info("generated a development signing key in %s", key_path)
-    if options.workers == 1:
-        run_app(settings, options, number=0)
-        return 0
-    return run_workers(settings, options)
+    projector = start_projector(settings)
+    try:
+        if options.workers == 1:
+            run_app(settings, options, number=0)
+            return 0
+        return run_workers(settings, options)
+    finally:
+        stop_projector(projector)
 
 
 def check_options(settings: Settings, options: ServeOptions) -> None:
@@ -120,7 +125,7 @@ def run_app(settings: Settings, options: ServeOptions, number: int) -> None:
 
     try:
         web.run_app(
-            create_app(settings),
+            create_app(settings, follow_projections=False),
             host=options.host,
             port=options.port,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
@@ -204,6 +209,39 @@ def worker_main(settings: Settings, options: ServeOptions, number: int) -> None:
     except DomainError as error:
         print(f"tirelire: {error.code}: {error.message}", file=sys.stderr)
         sys.exit(EXIT_REFUSED)
+
+
+def start_projector(settings: Settings) -> BaseProcess:
+    """The process that keeps the read models caught up (`api.services.run_projector`)."""
+    projector = multiprocessing.get_context("spawn").Process(
+        target=projector_main, args=(settings,), name="tirelire-projector"
+    )
+    projector.start()
+    return projector
+
+
+def stop_projector(projector: BaseProcess) -> None:
+    if projector.is_alive() and projector.pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(projector.pid, signal.SIGTERM)
+    projector.join(SHUTDOWN_TIMEOUT_S)
+    if projector.is_alive():
+        log.error("the projector did not stop in time; killing it")
+        projector.kill()
+        projector.join()
+
+
+def projector_main(settings: Settings) -> None:
+    """The projector process: its own process group; stops after its page on SIGTERM."""
+    os.setpgrp()
+    configure_logging()
+    watch_parent()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("projector following the log")
+    run_projector(settings, stop)
+    log.info("projector stopped")
 
 
 def watch_parent() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from ledger.batching import GroupCommitter
 from ledger.catalogue_app import Catalogue
 from ledger.claims_desk import ClaimsDesk
 from ledger.redemptions import Redemptions
+from ledger.references import FreshEnough
 from ledger.reimbursement import default_rule_book
 from ledger.settings import Settings
 from ledger.vendor_directory import VendorDirectory
@@ -43,7 +45,10 @@ from projections.vendors import VendorStatementProjection, VendorStatements
 
 log = logging.getLogger("tirelire.api")
 T = TypeVar("T")
-WORKER_THREADS = 16
+WORKER_THREADS = 8
+# How stale a campaign, vendor or resource may be when a hold reads it (`ledger.references`):
+# a change made by another process reaches new holds within this time.
+REFERENCE_MAX_AGE_S = 1.0
 
 
 @dataclass
@@ -101,15 +106,7 @@ def build_services(settings: Settings) -> Services:
     catalogue = Catalogue(settings)
     committer = GroupCommitter(vouchers)
     engine = create_read_engine(settings)
-    runners = {
-        projection.name: ProjectionRunner(vouchers, engine, projection)
-        for projection in (
-            BalancesProjection(),
-            CatalogueProjection(),
-            VendorStatementProjection(),
-            IndicatorsProjection(),
-        )
-    }
+    runners = projection_runners(vouchers, engine)
     return Services(
         settings=settings,
         vouchers=vouchers,
@@ -117,7 +114,9 @@ def build_services(settings: Settings) -> Services:
         catalogue=catalogue,
         desk=ClaimsDesk(settings, default_rule_book()),
         committer=committer,
-        redemptions=Redemptions(vouchers, vendors, catalogue, committer),
+        redemptions=Redemptions(
+            vouchers, vendors, catalogue, committer, FreshEnough(REFERENCE_MAX_AGE_S)
+        ),
         engine=engine,
         tokens=TokenVerifier(key.public_key()),
         api_keys=ApiKeys(engine),
@@ -133,7 +132,43 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+def projection_runners(vouchers: VoucherLedger, engine: Engine) -> dict[str, ProjectionRunner]:
+    return {
+        projection.name: ProjectionRunner(vouchers, engine, projection)
+        for projection in (
+            BalancesProjection(),
+            CatalogueProjection(),
+            VendorStatementProjection(),
+            IndicatorsProjection(),
+        )
+    }
+
+
+def run_projector(settings: Settings, stop: threading.Event) -> None:
+    """Keep every read model caught up with the log until `stop` is set: the loop of the
+    projector process `tirelire serve` starts beside its workers, so that folding the log
+    does not take the request-serving processes' CPU."""
+    check_schema(settings)
+    vouchers = VoucherLedger(settings)
+    engine = create_read_engine(settings)
+    runners = projection_runners(vouchers, engine)
+    interval = settings.poll_interval_ms / 1000
+    try:
+        while not stop.is_set():
+            try:
+                applied = sum(runner.run_once() for runner in runners.values())
+            except Exception:
+                log.exception("a projection failed to catch up; retrying")
+                applied = 0
+            if not applied:
+                stop.wait(interval)
+    finally:
+        vouchers.close()
+        engine.dispose()
+
+
 SERVICES = web.AppKey("services", Services)
+FOLLOW_PROJECTIONS = web.AppKey("follow_projections", bool)
 
 
 async def services_context(app: web.Application) -> AsyncIterator[None]:
@@ -142,7 +177,9 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     services = await asyncio.get_running_loop().run_in_executor(None, build_services, settings)
     app[SERVICES] = services
     stop = asyncio.Event()
-    follower = asyncio.create_task(follow_projections(services, stop))
+    follower = None
+    if app[FOLLOW_PROJECTIONS]:
+        follower = asyncio.create_task(follow_projections(services, stop))
     services.started = True
     try:
         yield
@@ -150,7 +187,8 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         # Not a cancel: a catch-up running in a worker thread must end before the stores
         # close under it.
         stop.set()
-        await follower
+        if follower is not None:
+            await follower
         await asyncio.get_running_loop().run_in_executor(None, services.close)
 
 

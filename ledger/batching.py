@@ -19,6 +19,7 @@ import queue
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
+from dataclasses import dataclass
 from uuid import UUID
 
 from ledger.commands import AccountCommand, Receipt
@@ -31,6 +32,11 @@ MAX_QUEUED_COMMANDS = 100_000
 SUBMIT_TIMEOUT_S = 30.0
 
 _STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Forget:
+    account_id: UUID
 
 
 class AccountCache(OrderedDict[UUID, CreditAccount]):
@@ -78,6 +84,12 @@ class GroupCommitter:
     def execute(self, command: AccountCommand) -> Receipt:
         return self.submit(command).result()
 
+    def forget(self, account_id: UUID) -> None:
+        """Drop an account from the writer's cache, in queue order: for an account saved by
+        another path (a refund through the claims desk), so that the next command on it
+        loads it fresh instead of failing its batch on a version conflict."""
+        self._queue.put(_Forget(account_id), timeout=SUBMIT_TIMEOUT_S)
+
     def close(self) -> None:
         """Finish what is queued, then stop the writer."""
         self._queue.put(_STOP)
@@ -88,6 +100,9 @@ class GroupCommitter:
             first = self._queue.get()
             if first is _STOP:
                 return
+            if isinstance(first, _Forget):
+                self.cache.pop(first.account_id, None)
+                continue
             batch = [first]
             while len(batch) < self.max_batch:
                 try:
@@ -97,7 +112,15 @@ class GroupCommitter:
                 if item is _STOP:
                     self._queue.put(_STOP)
                     break
+                if isinstance(item, _Forget):
+                    # Commands queued before it run first: commit them, then forget.
+                    self._commit(batch)  # type: ignore[arg-type]
+                    batch = []
+                    self.cache.pop(item.account_id, None)
+                    break
                 batch.append(item)
+            if not batch:
+                continue
             self._commit(batch)  # type: ignore[arg-type]
 
     def _commit(self, batch: list[tuple[AccountCommand, Future[Receipt]]]) -> None:

@@ -21,8 +21,10 @@ lists resources under.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 from ledger.batching import GroupCommitter
@@ -30,9 +32,12 @@ from ledger.catalogue_app import Catalogue
 from ledger.commands import HoldReceipt, PlaceHold
 from ledger.credits import DEFAULT_HOLD_TTL_S
 from ledger.errors import DomainError, VendorNotFound, VendorStatusConflict
+from ledger.references import FreshEnough
 from ledger.vendor_directory import VendorDirectory
 from ledger.vendors import VendorStatus
 from ledger.vouchers import VoucherLedger
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,6 +46,9 @@ class Redemptions:
     vendors: VendorDirectory
     catalogue: Catalogue
     committer: GroupCommitter | None = None  # group commit when given, else one save each
+    # Campaigns, vendors and resources read at most this stale (`ledger.references`); None
+    # reads each from the store on every redemption.
+    references: FreshEnough | None = None
 
     def redeem(
         self,
@@ -83,8 +91,8 @@ class Redemptions:
     ) -> PlaceHold:
         """The hold a redemption places, with the verdicts of the vendor, the catalogue and
         the campaign (for a caller that submits it to a group committer itself)."""
-        resource = self.catalogue.get_resource(resource_id)
-        rule = self.vouchers.get_campaign(campaign_id).eligibility
+        resource = self._read(resource_id, self.catalogue.get_resource)
+        rule = self._read(campaign_id, self.vouchers.get_campaign).eligibility
         evidence, refusal = None, self.vendor_refusal(resource.vendor_id)
         if refusal is None:
             try:
@@ -112,7 +120,7 @@ class Redemptions:
     def vendor_refusal(self, vendor_ref: str) -> DomainError | None:
         """Why this vendor may not take a new order now, or None."""
         try:
-            vendor = self.vendors.get_vendor(UUID(vendor_ref))
+            vendor = self._read(UUID(vendor_ref), self.vendors.get_vendor)
         except ValueError:
             return VendorNotFound(f"resources name vendors by id; {vendor_ref!r} is not one")
         except VendorNotFound as error:
@@ -123,3 +131,8 @@ class Redemptions:
             f"vendor {vendor.legal_name!r} is {vendor.status.value} and takes no new orders",
             status=vendor.status.value,
         )
+
+    def _read(self, aggregate_id: UUID, get: Callable[[UUID], T]) -> T:
+        if self.references is None:
+            return get(aggregate_id)
+        return self.references.get(aggregate_id, lambda: get(aggregate_id))

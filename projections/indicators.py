@@ -50,18 +50,30 @@ class IndicatorsProjection:
 
     def apply(self, conn: Connection, events: Sequence[Any]) -> None:
         counters: Counter[str] = Counter()
+        self.spenders: set[str] = set()
         for event in events:
             self.handlers[type(event)](conn, counters, event)
+        self.add_spenders(conn)
         rows = [{"indicator": name, "value": value} for name, value in counters.items() if value]
         add_rows(conn, indicator_counters, ("indicator",), rows)
 
     def captured(self, conn: Connection, counters: Counter[str], event: Any) -> None:
         counters[CAPTURED] += event.amount_cents
-        table = indicator_spenders
-        account = str(event.originator_id)
-        if conn.execute(select(table.c.account_id).where(table.c.account_id == account)).first():
+        self.spenders.add(str(event.originator_id))
+
+    def add_spenders(self, conn: Connection) -> None:
+        """The page's spenders not seen before: one query and one insert per page."""
+        if not self.spenders:
             return
-        conn.execute(insert(table).values(account_id=account))
+        table = indicator_spenders
+        known = set(
+            conn.execute(
+                select(table.c.account_id).where(table.c.account_id.in_(sorted(self.spenders)))
+            ).scalars()
+        )
+        new = sorted(self.spenders - known)
+        if new:
+            conn.execute(insert(table), [{"account_id": account} for account in new])
 
     def refunded(self, conn: Connection, counters: Counter[str], event: Any) -> None:
         counters[REFUNDED] += event.amount_cents

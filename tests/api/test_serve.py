@@ -27,6 +27,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import create_engine, select
 
 from api.spec import Role
 from api.tokens import generate_key_file, issue_token, read_signing_key
@@ -37,6 +38,7 @@ from ledger.ids import credit_account_id
 from ledger.settings import Settings
 from ledger.vendor_directory import VendorDirectory
 from ledger.vouchers import VoucherLedger
+from projections.schema import projection_positions
 
 READY_TIMEOUT_S = 60.0  # spawned workers import everything anew; CI machines are busy
 STOP_TIMEOUT_S = 5.0  # an idle server stops in well under a second
@@ -181,10 +183,33 @@ async def test_serve_answers_on_sqlite_then_stops_cleanly_on_sigterm(
             async with http.get(credit, headers={"Authorization": f"Bearer {token}"}) as response:
                 problem = await response.json(content_type=None)
             assert (response.status, problem["code"]) == (404, "credit_account_not_found")
+            # The projector process follows the log: each read model has its position.
+            assert await projected(sqlite_url) == {
+                "balances",
+                "catalogue",
+                "indicators",
+                "vendor_statements",
+            }
         assert served.stop() == 0
+    assert "projector stopped" in served.err_text()  # it stopped with the server
     assert f"http://127.0.0.1:{served.port}" in served.out_text()
     assert f"http://127.0.0.1:{served.port}/docs" in served.out_text()
     assert "Traceback" not in served.err_text()
+
+
+async def projected(url: str, within_s: float = 20.0) -> set[str]:
+    """The read models with a position, once all four have one (or what there is)."""
+    engine = create_engine(Settings(database_url=url).store.sqlalchemy_url())
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            with engine.connect() as conn:
+                names = set(conn.execute(select(projection_positions.c.projection)).scalars())
+            if len(names) >= 4 or time.monotonic() > deadline:
+                return names
+            await asyncio.sleep(0.1)
+    finally:
+        engine.dispose()
 
 
 def test_serve_refuses_an_unmigrated_database_before_listening(tmp_path: Path) -> None:

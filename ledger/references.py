@@ -1,0 +1,63 @@
+"""Fresh-enough reads of what changes rarely, for the redemption hot path.
+
+Every hold reads three aggregates besides the teacher's account: the campaign (its
+eligibility rule), the vendor (approved or not) and the resource (listed, its price and
+labels). They change a few times a year; holds come by the thousand per second. Reading
+each from the store on every hold (a query to fast-forward the cached aggregate, and a deep
+copy) cost more than the rest of the hold together.
+
+`FreshEnough` keeps the last read of each, for at most `max_age_s` seconds, as read-only
+values: nothing may change what it returns. So a change made elsewhere (another process
+suspends the vendor, withdraws the resource) reaches new holds within `max_age_s`; the
+process that makes a change calls `forget` (or `clear`) and sees it at once. A read that
+fails (an unknown id) is not kept.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+MAX_ENTRIES = 10_000
+
+
+class FreshEnough:
+    def __init__(
+        self,
+        max_age_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = MAX_ENTRIES,
+    ) -> None:
+        assert max_age_s >= 0 and max_entries > 0
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: OrderedDict[Hashable, tuple[Any, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, load: Callable[[], T]) -> T:
+        """The value kept for `key` if read less than `max_age_s` ago, else `load()`."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and now - entry[1] < self.max_age_s:
+            return entry[0]
+        value = load()
+        with self._lock:
+            self._entries[key] = (value, now)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return value
+
+    def forget(self, key: Hashable) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
