@@ -232,3 +232,18 @@ def test_a_hold_placed_by_another_writer_can_be_captured_through_the_committer(s
         hold = theirs.execute(place(campaign, "t1", "theirs", 700))
         receipt = committer.execute(capture(campaign, "t1", "c1", hold.hold_id, 700))
     assert receipt.captured_cents == 700
+
+
+def test_a_forgotten_account_is_loaded_fresh_for_the_next_command(sqlite_url):
+    """Another path saved the account (a refund through the claims desk): after `forget`,
+    the next command reads it from the store, in one batch, without a conflict."""
+    ours, theirs, campaign = two_writers(sqlite_url)
+    with committer_for(ours) as committer:
+        committer.execute(place(campaign, "t1", "warm", 100))
+        theirs.execute(top_up(campaign, "t1", "top", 500))
+        committer.forget(credit_account_id(campaign, "t1"))
+        batches = committer.batches
+        committer.execute(place(campaign, "t1", "after", 100))
+        cached = committer.cache.peek(credit_account_id(campaign, "t1"))
+        assert committer.batches == batches + 1
+    assert cached is not None and cached.topped_up_cents == 500
