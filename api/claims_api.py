@@ -44,9 +44,6 @@ from ledger.sepa import Debtor
 from projections.schema import vendor_statement_claim_lines
 
 # The programme's own account, debited by every transfer file. TODO: settings.
-DEBTOR_NAME = "Tirelire Credit Education"
-DEBTOR_IBAN = "FR7630004000010001234560167"
-DEBTOR = Debtor(DEBTOR_NAME, DEBTOR_IBAN)
 MAX_CLAIMS_LISTED = 200
 STAFF = frozenset({Role.OPERATOR, Role.AUDITOR})
 
@@ -307,7 +304,9 @@ async def download_payment_file(call: Call) -> Reply:
     def written() -> bytes:
         # Dated by the batch's creation, not the download: the same file every time.
         created_at = desk.get_batch(batch_id).created_on
-        return desk.payment_file(batch_id, debtor=DEBTOR, created_at=created_at)
+        settings = call.services.settings
+        debtor = Debtor(settings.debtor_name, settings.debtor_iban)
+        return desk.payment_file(batch_id, debtor=debtor, created_at=created_at)
 
     return Reply(
         await call.services.run(written),

@@ -45,7 +45,6 @@ from ledger.vouchers import batched
 
 DAY = timedelta(days=1)
 RIP, FR = Label.RECONNU_INTERET_PEDAGOGIQUE, Label.FRANCAIS
-DEBTOR = Debtor("Tirelire Credit Education", "FR7630004000010001234560167")
 STATEMENT_FEE_CENTS = 1250  # the bank's monthly fee: a statement line that is no transfer
 REFUNDS_AFTER_PAYMENT = 2
 
@@ -277,7 +276,9 @@ class Chain:
             now=now,
         )
         path = Path(f"tirelire-{file_name(key)}.xml")
-        path.write_bytes(desk.payment_file(batch_id, debtor=DEBTOR, created_at=now))
+        settings = self.services.settings
+        debtor = Debtor(settings.debtor_name, settings.debtor_iban)
+        path.write_bytes(desk.payment_file(batch_id, debtor=debtor, created_at=now))
         self.print_batch(batch_id, path)
         paid_at = datetime.combine(value_date, now.timetz())
         reference = f"BQ-{self.batches}-{batch_id.hex[:8].upper()}"

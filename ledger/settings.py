@@ -17,6 +17,10 @@ Nothing in Tirelire reads `os.environ` at import time; entry points call
 | `TIRELIRE_RATE_PER_MINUTE`    | 6000                    | requests per caller per minute |
 | `TIRELIRE_CODE_GUESSES_PER_MINUTE` | 20                 | unknown redemption codes per   |
 |                               |                         | caller per minute              |
+| `TIRELIRE_DEBTOR_NAME`        | Tirelire Credit Education | the programme's account name |
+|                               |                         | in SEPA transfer files         |
+| `TIRELIRE_DEBTOR_IBAN`        | FR7630004000010001234560167 | the account vendors are    |
+|                               |                         | paid from                      |
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ledger.errors import InvalidInput
+from ledger.identifiers import check_iban
 
 DEFAULT_DATABASE_URL = "sqlite:///tirelire.db"
 MAX_BATCH_COMMANDS = 4096
 # Larger chunks hung in psycopg's pipeline mode on PostgreSQL (seen at 18,000 teachers),
 # holding the event table's lock: stay well below.
 MAX_GRANT_CHUNK_SIZE = 10_000
+DEFAULT_DEBTOR_NAME = "Tirelire Credit Education"
+DEFAULT_DEBTOR_IBAN = "FR7630004000010001234560167"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,8 @@ class Settings:
     max_page_size: int = 500
     rate_per_minute: int = 6000
     code_guesses_per_minute: int = 20
+    debtor_name: str = DEFAULT_DEBTOR_NAME
+    debtor_iban: str = DEFAULT_DEBTOR_IBAN
 
     def __post_init__(self) -> None:
         StoreConfig.from_url(self.database_url)  # refuse a bad URL at once
@@ -134,6 +143,9 @@ class Settings:
             raise InvalidInput("the largest page must be 1 to 10000 items")
         if self.rate_per_minute < 1 or self.code_guesses_per_minute < 1:
             raise InvalidInput("rate limits are at least 1 per minute")
+        check_iban(self.debtor_iban)
+        if not 0 < len(self.debtor_name) <= 70:
+            raise InvalidInput("the debtor's name has 1 to 70 characters")
 
     @property
     def signing_key_path(self) -> Path | None:
@@ -162,6 +174,8 @@ class Settings:
             max_page_size=_int(env, "TIRELIRE_MAX_PAGE_SIZE", 500),
             rate_per_minute=_int(env, "TIRELIRE_RATE_PER_MINUTE", 6000),
             code_guesses_per_minute=_int(env, "TIRELIRE_CODE_GUESSES_PER_MINUTE", 20),
+            debtor_name=env.get("TIRELIRE_DEBTOR_NAME") or DEFAULT_DEBTOR_NAME,
+            debtor_iban=env.get("TIRELIRE_DEBTOR_IBAN") or DEFAULT_DEBTOR_IBAN,
         )
 
 
