@@ -1,5 +1,5 @@
-"""Campaigns over HTTP: the operator opens, grants, rules and closes them; the labelling
-committee labels resources; local authorities top teachers' credit up.
+"""Campaigns over HTTP: the operator opens them, grants their credit, rules what it may
+buy, and closes them.
 
 A campaign's key is the operator's `Idempotency-Key`, scoped to the operator
 (`api.common.scoped_key`): the same request again answers the same campaign, and the same
@@ -9,7 +9,8 @@ nothing. Its key makes the grant resumable (`ledger.grants`): sent again, the sa
 under the same key grants only what an interrupted attempt left, and answers the report of
 the whole request, as the first attempt did.
 
-The auditor's reads (balances, indicators, the log) are in `api.audit_api`.
+The labelling committee's labels are in `api.labels_api`, local authorities' top-ups in
+`api.topups_api`, and the auditor's reads (balances, indicators, the log) in `api.audit_api`.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from uuid import UUID
 
 from api import schemas as s
 from api.audit_api import parse_moment
-from api.common import committed, iso, parse_day, path_uuid, scoped_key
+from api.common import iso, path_uuid, scoped_key
+from api.labels_api import LABELS
 from api.spec import Call, Operation, Reply, Role
 from ledger.campaigns import MAX_FUNDER_WEIGHT, MAX_FUNDERS, MAX_NAME_LENGTH, Campaign
-from ledger.catalogue import MAX_REASON_LENGTH
-from ledger.commands import TopUp
-from ledger.credits import TopUpKind
-from ledger.eligibility import EligibilityRule, Label, ResourceKind, member_of
+from ledger.eligibility import EligibilityRule, ResourceKind
 from ledger.errors import InvalidIdentifier, InvalidInput
 from ledger.ids import check_opaque_id
 from ledger.vouchers import VoucherLedger
@@ -216,78 +215,13 @@ async def run_year_end_expiry(call: Call) -> Reply:
     )
 
 
-# The labelling committee --------------------------------------------------------------
-
-
-async def change_label(call: Call, grant: bool) -> Reply:
-    services, body = call.services, call.body
-    catalogue = services.catalogue
-    resource_id = path_uuid(call, "resource_id")
-    label = member_of(Label, body["label"], "label")
-    decision = {
-        "reason": body["reason"],
-        "decided_on": parse_day(body["decided_on"], "decided_on"),
-        "by": call.caller.name,
-        "now": call.now,
-    }
-
-    def change() -> tuple[Label, ...]:
-        (catalogue.grant_label if grant else catalogue.withdraw_label)(
-            resource_id, label, **decision
-        )
-        return catalogue.get_resource(resource_id).current.labels
-
-    labels = await services.run(change)
-    return Reply({"resource_id": str(resource_id), "labels": [x.value for x in labels]})
-
-
-async def grant_label(call: Call) -> Reply:
-    return await change_label(call, grant=True)
-
-
-async def withdraw_label(call: Call) -> Reply:
-    return await change_label(call, grant=False)
-
-
-# Local authorities --------------------------------------------------------------------
-
-
-async def top_up_credit(call: Call) -> Reply:
-    command = TopUp(
-        campaign_id=path_uuid(call, "campaign_id"),
-        teacher_id=call.path["teacher_id"],
-        key=scoped_key(call.caller, call.idempotency_key),
-        by=call.caller.name,
-        now=call.now,
-        authority_id=call.caller.subject,
-        kind=TopUpKind(call.body["kind"]),
-        amount_cents=call.body["amount_cents"],
-    )
-    receipt = await committed(call.services.committer.submit(command))
-    return Reply(
-        {
-            "topup_id": str(receipt.topup_id),
-            "account_id": str(command.account_id),
-            "authority_id": command.authority_id,
-            "kind": command.kind.value,
-            "amount_cents": receipt.amount_cents,
-        },
-        status=201,
-    )
-
-
 # Operations ---------------------------------------------------------------------------
 
 OPERATOR = frozenset({Role.OPERATOR})
-COMMITTEE = frozenset({Role.COMMITTEE})
-AUTHORITY = frozenset({Role.AUTHORITY})
 READERS = frozenset({Role.OPERATOR, Role.AUDITOR})
 CAMPAIGN_ID = "6f1c2b9e-2d4a-4c1e-9a53-0d6a3f0b7c11"
-RESOURCE_ID = "3c9a7b1e-5d2f-5e4a-9b8c-7d6e5f4a3b2c"
-LABEL = s.enum(*(label.value for label in Label))
 WEIGHT = {"type": "integer", "minimum": 1, "maximum": MAX_FUNDER_WEIGHT}
 NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
-LABELS = {**s.array(LABEL, max_items=len(Label)), "uniqueItems": True}
 KIND_CAPS = s.obj({}, {kind.value: s.CENTS for kind in ResourceKind})
 RULE = {"required_labels": LABELS, "kind_caps_cents": KIND_CAPS}
 EXAMPLE_RULE = {"required_labels": ["reconnu_interet_pedagogique"], "kind_caps_cents": {}}
@@ -336,9 +270,6 @@ EXAMPLE_CAMPAIGN = {
     "remaining_cents": 780_000,
     "eligibility": {"required_labels": [], "kind_caps_cents": {}},
 }
-DECISION = {"reason": {**s.TEXT, "maxLength": MAX_REASON_LENGTH}, "decided_on": s.DATE}
-EXAMPLE_DECISION = {"reason": "Avis du comité du 14 septembre 2027", "decided_on": "2027-09-14"}
-LABELLED = s.obj({"resource_id": s.UUID, "labels": LABELS})
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -477,67 +408,6 @@ OPERATIONS: tuple[Operation, ...] = (
             "campaign_id": CAMPAIGN_ID,
             "credit_returned_cents": 13_610,
             "budget_returned_cents": 764_400,
-        },
-        ownership="any",
-    ),
-    Operation(
-        operation_id="grant_label",
-        method="POST",
-        path="/v1/resources/{resource_id}/labels",
-        summary="Grant a label to a resource, with the committee's reason and decision date",
-        tag="committee",
-        roles=COMMITTEE,
-        handler=grant_label,
-        body=s.obj({"label": LABEL, **DECISION}),
-        response=LABELLED,
-        example_body={"label": "francais", **EXAMPLE_DECISION},
-        example_response={"resource_id": RESOURCE_ID, "labels": ["francais"]},
-        ownership="any",
-    ),
-    Operation(
-        operation_id="withdraw_label",
-        method="POST",
-        path="/v1/resources/{resource_id}/labels/withdraw",
-        summary="Withdraw a label from a resource, with the reason and decision date",
-        tag="committee",
-        roles=COMMITTEE,
-        handler=withdraw_label,
-        body=s.obj({"label": LABEL, **DECISION}),
-        response=LABELLED,
-        example_body={"label": "francais", **EXAMPLE_DECISION},
-        example_response={"resource_id": RESOURCE_ID, "labels": []},
-        ownership="any",
-    ),
-    Operation(
-        operation_id="top_up_credit",
-        method="POST",
-        path="/v1/campaigns/{campaign_id}/teachers/{teacher_id}/top-ups",
-        summary="Top up a teacher's credit from the calling local authority's funds",
-        description="The calling authority becomes a funder of the teacher's credit: at "
-        "the year's end, its share of what is left goes back to it. Territories are not "
-        "modelled in the books yet, so for now a local authority may top up any teacher.",
-        tag="authority",
-        roles=AUTHORITY,
-        handler=top_up_credit,
-        status=201,
-        body=s.obj({"amount_cents": s.CENTS, "kind": s.enum(*(k.value for k in TopUpKind))}),
-        response=s.obj(
-            {
-                "topup_id": s.UUID,
-                "account_id": s.UUID,
-                "authority_id": s.OPAQUE_ID,
-                "kind": s.enum(*(k.value for k in TopUpKind)),
-                "amount_cents": s.CENTS,
-            }
-        ),
-        moves_money=True,
-        example_body={"amount_cents": 2000, "kind": "commune"},
-        example_response={
-            "topup_id": "1a2b3c4d-5e6f-5a7b-8c9d-0e1f2a3b4c5d",
-            "account_id": "9d7e6f5a-4b3c-5d2e-8f1a-0b9c8d7e6f5a",
-            "authority_id": "commune-75056",
-            "kind": "commune",
-            "amount_cents": 2000,
         },
         ownership="any",
     ),

@@ -1,4 +1,5 @@
-"""What handlers share: ids from paths, keys scoped to their caller, rendering of values."""
+"""What handlers share: ids from paths, keys scoped to their caller, rendering of values,
+the vendor a path names, pages, and the sets of roles operations name."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from api.spec import Call, Caller
-from ledger.errors import InvalidIdentifier, InvalidPeriod
+from api.spec import Call, Caller, Role
+from ledger.errors import Forbidden, InvalidIdentifier, InvalidInput, InvalidPeriod
 from ledger.ids import MAX_KEY_LENGTH
+from projections.catalogue import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+MAX_OFFSET = 100_000  # deeper pages are better served by narrower filters
+
+OPERATOR = frozenset({Role.OPERATOR})
+VENDOR = frozenset({Role.VENDOR})
+VENDOR_OR_STAFF = frozenset({Role.VENDOR, Role.OPERATOR, Role.AUDITOR})
 
 
 def path_uuid(call: Call, name: str) -> UUID:
@@ -29,6 +37,30 @@ def body_uuid(value: str, name: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise InvalidIdentifier(f"{name} must be a UUID", field=name) from None
+
+
+def own_vendor(call: Call) -> UUID:
+    """The vendor named in the path; a vendor may only name itself."""
+    if call.caller.role is Role.VENDOR and call.caller.subject != call.path["vendor_id"]:
+        raise Forbidden("a vendor acts on its own account only")
+    return path_uuid(call, "vendor_id")
+
+
+def page(call: Call) -> tuple[int, int]:
+    """The page asked for, within the deployment's largest page."""
+    limit, offset = call.query["limit"], call.query["offset"]
+    if limit > call.services.settings.max_page_size:
+        raise InvalidInput(
+            f"a page has at most {call.services.settings.max_page_size} items", field="/limit"
+        )
+    return limit, offset
+
+
+def paging(default: int = DEFAULT_PAGE_SIZE, largest: int = MAX_PAGE_SIZE) -> dict[str, Any]:
+    return {
+        "limit": {"type": "integer", "minimum": 1, "maximum": largest, "default": default},
+        "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    }
 
 
 def scoped_key(caller: Caller, key: str) -> str:

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from api import access_api, audit_api, campaign_api, claims_api, redeeming, vendor_api
+from api import (
+    access_api,
+    audit_api,
+    campaign_api,
+    catalogue_api,
+    claims_api,
+    labels_api,
+    payments_api,
+    redeeming,
+    topups_api,
+    vendor_api,
+)
 from api.spec import Operation
 
 ROUTES: tuple[Operation, ...] = (
     *redeeming.OPERATIONS,
     *vendor_api.OPERATIONS,
+    *catalogue_api.OPERATIONS,
+    *vendor_api.STATEMENT_OPERATIONS,
     *claims_api.OPERATIONS,
+    *payments_api.OPERATIONS,
     *campaign_api.OPERATIONS,
+    *labels_api.OPERATIONS,
+    *topups_api.OPERATIONS,
     *audit_api.OPERATIONS,
     *access_api.OPERATIONS,
 )

@@ -18,6 +18,7 @@ SIGNED_CENTS = {"type": "integer", "minimum": -MAX_CENTS, "maximum": MAX_CENTS}
 COUNT = {"type": "integer", "minimum": 0}
 TEXT = {"type": "string", "minLength": 1, "maxLength": 500}
 SHORT_TEXT = {"type": "string", "minLength": 1, "maxLength": 140}
+TITLE = {"type": "string", "minLength": 1, "maxLength": 200}  # a title, or a legal name
 OPAQUE_ID = {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,64}$"}
 DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 DATETIME = {"type": "string", "format": "date-time"}
@@ -45,3 +46,6 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 def enum(*values: str) -> dict[str, Any]:
     return {"type": "string", "enum": list(values)}
+
+
+REASON = obj({"reason": TEXT})  # the body of a move that only needs saying why

@@ -1,15 +1,11 @@
-"""Vendors and their catalogue over HTTP: onboarding, review, bank details, resources, and
-each vendor's statement.
+"""Vendors over HTTP: onboarding, review, bank details, and each vendor's statement.
 
 A vendor is an EdTech company; its token's subject is its vendor id (`str(Vendor.id)`).
 The operator admits it (`apply`, then `approve` or `reject`), may `suspend` and
 `reinstate` it, and reviews every change of its bank details: money goes only to an IBAN
-the operator has reviewed (`ledger.vendors`). A vendor reads its own profile and statement
-and lists its own resources; the operator and the auditor read any. A full IBAN is shown
-to no one else: the catalogue, which every role reads, names vendors by id only.
-
-The catalogue read model follows the log in the background; a search first catches it up,
-so a vendor finds the resource it has just listed.
+the operator has reviewed (`ledger.vendors`). A vendor reads its own profile and statement;
+the operator and the auditor read any. A full IBAN is shown to no one else: the catalogue
+(`api.catalogue_api`), which every role reads, names vendors by id only.
 """
 
 from __future__ import annotations
@@ -18,49 +14,24 @@ from datetime import UTC
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-
 from api import schemas as s
-from api.common import body_uuid, iso, parse_day, path_uuid, scoped_key
-from api.spec import ALL_ROLES, Call, Handler, Operation, Reply, Role
-from ledger.catalogue import MAX_PRICE_CENTS, Resource, SchoolLevel
-from ledger.eligibility import Label, ResourceKind
-from ledger.errors import Forbidden, InvalidInput, MalformedRequest, ResourceNotFound
+from api.common import (
+    OPERATOR,
+    VENDOR,
+    VENDOR_OR_STAFF,
+    body_uuid,
+    iso,
+    own_vendor,
+    parse_day,
+    path_uuid,
+    scoped_key,
+)
+from api.spec import Call, Handler, Operation, Reply
+from ledger.errors import MalformedRequest
 from ledger.vendors import Vendor
-from projections.catalogue import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CatalogueEntry
-from projections.schema import catalogue_resources
 from projections.vendors import TOTALS as STATEMENT_TOTALS
 
-MAX_OFFSET = 100_000  # deeper pages are better served by narrower filters
 MAX_BANK_CHANGES_SHOWN = 100
-
-OPERATOR = frozenset({Role.OPERATOR})
-VENDOR = frozenset({Role.VENDOR})
-VENDOR_OR_STAFF = frozenset({Role.VENDOR, Role.OPERATOR, Role.AUDITOR})
-
-
-def own_vendor(call: Call) -> UUID:
-    """The vendor named in the path; a vendor may only name itself."""
-    if call.caller.role is Role.VENDOR and call.caller.subject != call.path["vendor_id"]:
-        raise Forbidden("a vendor acts on its own account only")
-    return path_uuid(call, "vendor_id")
-
-
-def page(call: Call) -> tuple[int, int]:
-    """The page asked for, within the deployment's largest page."""
-    limit, offset = call.query["limit"], call.query["offset"]
-    if limit > call.services.settings.max_page_size:
-        raise InvalidInput(
-            f"a page has at most {call.services.settings.max_page_size} items", field="/limit"
-        )
-    return limit, offset
-
-
-def paging(default: int = DEFAULT_PAGE_SIZE, largest: int = MAX_PAGE_SIZE) -> dict[str, Any]:
-    return {
-        "limit": {"type": "integer", "minimum": 1, "maximum": largest, "default": default},
-        "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-    }
 
 
 # Vendors ------------------------------------------------------------------------------
@@ -169,136 +140,6 @@ async def review_bank_change(call: Call) -> Reply:
     return await vendor_reply(call, vendor_id)
 
 
-# Catalogue ----------------------------------------------------------------------------
-
-
-def resource_json(resource: Resource, snapshot: Any = None) -> dict[str, Any]:
-    snapshot = snapshot or resource.current
-    terms = snapshot.terms
-    return {
-        "resource_id": str(resource.id),
-        "vendor_id": resource.vendor_id,
-        "reference": resource.reference,
-        "title": terms.title,
-        "description": terms.description,
-        "kind": terms.kind.value,
-        "levels": [level.value for level in terms.levels],
-        "price_cents": terms.price_cents,
-        "revision": snapshot.revision,
-        "is_listed": snapshot.is_listed,
-        "labels": [label.value for label in snapshot.labels],
-    }
-
-
-def entry_json(entry: CatalogueEntry) -> dict[str, Any]:
-    return {
-        "resource_id": str(entry.resource_id),
-        "vendor_id": entry.vendor_id,
-        "reference": entry.reference,
-        "title": entry.title,
-        "kind": entry.kind.value,
-        "levels": [level.value for level in entry.levels],
-        "price_cents": entry.price_cents,
-        "revision": entry.revision,
-        "is_listed": entry.is_listed,
-        "labels": [label.value for label in entry.labels],
-    }
-
-
-async def list_resource(call: Call) -> Reply:
-    vendor = str(own_vendor(call))
-    services, body = call.services, call.body
-
-    def listed() -> Resource:
-        resource_id = services.catalogue.list_resource(
-            vendor_id=vendor,
-            reference=body["reference"],
-            title=body["title"],
-            description=body.get("description", ""),
-            kind=body["kind"],
-            levels=body["levels"],
-            price_cents=body["price_cents"],
-            by=call.caller.name,
-            now=call.now,
-        )
-        return services.catalogue.get_resource(resource_id)
-
-    return Reply(resource_json(await services.run(listed)), status=201)
-
-
-def change_resource(command: str) -> Handler:
-    """The handler of a vendor's change to one of its resources: `command(resource_id,
-    body, by, now)` on the catalogue; answers the resource as it now stands."""
-
-    async def handler(call: Call) -> Reply:
-        vendor = str(own_vendor(call))
-        resource_id = path_uuid(call, "resource_id")
-        catalogue, body = call.services.catalogue, dict(call.body)
-
-        def changed() -> Resource:
-            if catalogue.get_resource(resource_id).vendor_id != vendor:
-                raise Forbidden("this resource is listed by another vendor")
-            if command == "update_resource":
-                catalogue.update_resource(resource_id, by=call.caller.name, now=call.now, **body)
-            else:
-                act = getattr(catalogue, command)
-                act(resource_id, reason=body["reason"], by=call.caller.name, now=call.now)
-            return catalogue.get_resource(resource_id)
-
-        return Reply(resource_json(await call.services.run(changed)))
-
-    handler.__name__ = command
-    return handler
-
-
-def vendor_entries(engine: Any, vendor_id: str, limit: int, offset: int) -> list[CatalogueEntry]:
-    """One page of a vendor's resources, withdrawn ones included, by title then id."""
-    table = catalogue_resources
-    query = (
-        select(table)
-        .where(table.c.vendor_id == vendor_id)
-        .order_by(table.c.title, table.c.resource_id)
-        .limit(limit)
-        .offset(offset)
-    )
-    with engine.connect() as conn:
-        return [CatalogueEntry.from_row(row) for row in conn.execute(query)]
-
-
-async def list_vendor_resources(call: Call) -> Reply:
-    vendor = str(own_vendor(call))
-    limit, offset = page(call)
-    services = call.services
-    await services.run(services.catch_up, "catalogue")
-    entries = await services.run(vendor_entries, services.engine, vendor, limit, offset)
-    return Reply({"items": [entry_json(e) for e in entries], "limit": limit, "offset": offset})
-
-
-async def search_catalogue(call: Call) -> Reply:
-    limit, offset = page(call)
-    services, query = call.services, call.query
-    await services.run(services.catch_up, "catalogue")
-    entries = await services.run(
-        lambda: services.catalogue_view.search(
-            label=query.get("label"),
-            kind=query.get("kind"),
-            level=query.get("level"),
-            limit=limit,
-            offset=offset,
-        )
-    )
-    return Reply({"items": [entry_json(e) for e in entries], "limit": limit, "offset": offset})
-
-
-async def get_resource(call: Call) -> Reply:
-    resource_id = path_uuid(call, "resource_id")
-    resource = await call.services.run(call.services.catalogue.get_resource, resource_id)
-    snapshot = resource.snapshot_at(call.now)
-    if snapshot is None:
-        raise ResourceNotFound(f"no resource {resource_id}")
-    return Reply(resource_json(resource, snapshot))
-
-
 # Statements ---------------------------------------------------------------------------
 
 
@@ -342,15 +183,6 @@ async def get_vendor_statement(call: Call) -> Reply:
 # Schemas and examples -----------------------------------------------------------------
 
 TYPED = {"type": "string", "minLength": 1, "maxLength": 64, "description": "as typed"}
-REASON = s.obj({"reason": s.TEXT})
-REFERENCE = {"type": "string", "minLength": 1, "maxLength": 128}
-KIND = s.enum(*(kind.value for kind in ResourceKind))
-LEVEL = s.enum(*(level.value for level in SchoolLevel))
-LABEL = s.enum(*(label.value for label in Label))
-LEVELS = s.array(LEVEL, max_items=len(SchoolLevel), min_items=1)
-PRICE = {**s.CENTS, "maximum": MAX_PRICE_CENTS}
-TITLE = {"type": "string", "minLength": 1, "maxLength": 200}
-DESCRIPTION = {"type": "string", "maxLength": 4000}
 BANK_CHANGE = s.obj(
     {
         "change_id": s.UUID,
@@ -376,7 +208,6 @@ VENDOR_PROFILE = s.obj(
 )
 VENDOR_ID = "3f1e2a4b-6c7d-5e8f-9a0b-1c2d3e4f5a6b"
 CHANGE_ID = "5c4b3a29-1807-5f6e-8d7c-6b5a49382716"
-RESOURCE_ID = "6f1c2b9e-2d4a-4c1e-9a53-0d6a3f0b7c11"
 EXAMPLE_VENDOR = {
     "vendor_id": VENDOR_ID,
     "legal_name": "Les Petits Savants",
@@ -390,41 +221,6 @@ EXAMPLE_VENDOR = {
     "iban_in_force_from": "2027-09-02T10:00:00+00:00",
     "bank_changes": [],
 }
-ENTRY_FIELDS = {
-    "resource_id": s.UUID,
-    "vendor_id": s.TEXT,
-    "reference": REFERENCE,
-    "title": TITLE,
-    "kind": KIND,
-    "levels": LEVELS,
-    "price_cents": PRICE,
-    "revision": s.COUNT,
-    "is_listed": s.BOOLEAN,
-    "labels": s.array(LABEL, max_items=len(Label)),
-}
-ENTRY = s.obj(ENTRY_FIELDS)
-RESOURCE = s.obj({**ENTRY_FIELDS, "description": DESCRIPTION})
-EXAMPLE_ENTRY = {
-    "resource_id": RESOURCE_ID,
-    "vendor_id": VENDOR_ID,
-    "reference": "lecture-cp",
-    "title": "Lire au CP",
-    "kind": "digital_textbook",
-    "levels": ["elementaire"],
-    "price_cents": 1990,
-    "revision": 1,
-    "is_listed": True,
-    "labels": ["reconnu_interet_pedagogique", "francais"],
-}
-EXAMPLE_RESOURCE = {**EXAMPLE_ENTRY, "description": "Un manuel de lecture pour le CP."}
-PAGE = s.obj(
-    {
-        "items": s.array(ENTRY, max_items=MAX_PAGE_SIZE),
-        "limit": s.COUNT,
-        "offset": s.COUNT,
-    }
-)
-EXAMPLE_PAGE = {"items": [EXAMPLE_ENTRY], "limit": 50, "offset": 0}
 DEBIT_NOTE = s.obj(
     {
         "note_id": s.UUID,
@@ -490,47 +286,13 @@ def vendor_move(command: str, summary: str, with_reason: bool) -> Operation:
         tag="operator",
         roles=OPERATOR,
         handler=lifecycle(command, with_reason),
-        body=REASON if with_reason else None,
+        body=s.REASON if with_reason else None,
         response=VENDOR_PROFILE,
         example_body={"reason": "pièces justificatives manquantes"} if with_reason else None,
         example_response=EXAMPLE_VENDOR,
         ownership="any",
     )
 
-
-def resource_change(
-    command: str, path: str, summary: str, body: dict[str, Any], example: Any
-) -> Operation:
-    return Operation(
-        operation_id=command,
-        method="POST",
-        path=f"/v1/vendors/{{vendor_id}}/resources/{{resource_id}}/{path}",
-        summary=summary,
-        tag="vendor",
-        roles=VENDOR,
-        handler=change_resource(command),
-        body=body,
-        response=RESOURCE,
-        example_body=example,
-        example_response=EXAMPLE_RESOURCE,
-        ownership="self",
-    )
-
-
-UPDATE = {
-    **s.obj(
-        {},
-        {
-            "title": TITLE,
-            "description": DESCRIPTION,
-            "kind": KIND,
-            "levels": LEVELS,
-            "price_cents": PRICE,
-            "if_revision": {"type": "integer", "minimum": 1},
-        },
-    ),
-    "minProperties": 1,
-}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -546,7 +308,7 @@ OPERATIONS: tuple[Operation, ...] = (
         status=201,
         body=s.obj(
             {
-                "legal_name": TITLE,
+                "legal_name": s.TITLE,
                 "siren": TYPED,
                 "siret": TYPED,
                 "contact_ref": s.OPAQUE_ID,
@@ -643,98 +405,10 @@ OPERATIONS: tuple[Operation, ...] = (
         },
         ownership="any",
     ),
-    Operation(
-        operation_id="list_resource",
-        method="POST",
-        path="/v1/vendors/{vendor_id}/resources",
-        summary="List a resource in the catalogue under a reference of mine",
-        description="The same reference and terms again answer the same resource.",
-        tag="vendor",
-        roles=VENDOR,
-        handler=list_resource,
-        status=201,
-        body=s.obj(
-            {
-                "reference": REFERENCE,
-                "title": TITLE,
-                "kind": KIND,
-                "levels": LEVELS,
-                "price_cents": PRICE,
-            },
-            {"description": DESCRIPTION},
-        ),
-        response=RESOURCE,
-        example_body={
-            "reference": "lecture-cp",
-            "title": "Lire au CP",
-            "description": "Un manuel de lecture pour le CP.",
-            "kind": "digital_textbook",
-            "levels": ["elementaire"],
-            "price_cents": 1990,
-        },
-        example_response={**EXAMPLE_RESOURCE, "labels": []},
-        ownership="self",
-    ),
-    Operation(
-        operation_id="list_vendor_resources",
-        method="GET",
-        path="/v1/vendors/{vendor_id}/resources",
-        summary="A vendor's resources, withdrawn ones included, by title",
-        tag="vendor",
-        roles=VENDOR_OR_STAFF,
-        handler=list_vendor_resources,
-        query={"type": "object", "properties": paging()},
-        response=PAGE,
-        example_response=EXAMPLE_PAGE,
-        ownership="self",
-    ),
-    resource_change(
-        "update_resource",
-        "terms",
-        "Change some terms of my resource (title, description, kind, levels, price)",
-        UPDATE,
-        {"price_cents": 2190, "if_revision": 1},
-    ),
-    resource_change(
-        "withdraw_resource",
-        "withdraw",
-        "Withdraw my resource from sale",
-        REASON,
-        {"reason": "nouvelle édition en préparation"},
-    ),
-    resource_change(
-        "relist_resource",
-        "relist",
-        "Put my withdrawn resource on sale again",
-        REASON,
-        {"reason": "nouvelle édition disponible"},
-    ),
-    Operation(
-        operation_id="search_catalogue",
-        method="GET",
-        path="/v1/catalogue",
-        summary="Search the resources on sale by label, kind and school level",
-        tag="catalogue",
-        roles=ALL_ROLES,
-        handler=search_catalogue,
-        query={
-            "type": "object",
-            "properties": {"label": LABEL, "kind": KIND, "level": LEVEL, **paging()},
-        },
-        response=PAGE,
-        example_response=EXAMPLE_PAGE,
-    ),
-    Operation(
-        operation_id="get_resource",
-        method="GET",
-        path="/v1/catalogue/{resource_id}",
-        summary="One resource, with its price and labels in force now",
-        tag="catalogue",
-        roles=ALL_ROLES,
-        handler=get_resource,
-        response=RESOURCE,
-        example_response=EXAMPLE_RESOURCE,
-    ),
+)
+
+# Listed after the catalogue (`api.catalogue_api`), where the docs have always listed it.
+STATEMENT_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         operation_id="get_vendor_statement",
         method="GET",
