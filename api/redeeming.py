@@ -16,11 +16,12 @@ from typing import Any
 from api import schemas as s
 from api.common import body_uuid, committed, iso, path_uuid, scoped_key
 from api.spec import Call, Operation, Reply, Role
-from ledger.commands import CaptureHold, Refund, ReleaseHold
+from ledger.commands import CaptureHold, PlaceHold, Refund, ReleaseHold
 from ledger.credits import CreditAccount
 from ledger.errors import Forbidden, HoldNotFound
 from ledger.holds import Hold, HoldStatus
 from ledger.ids import credit_account_id
+from ledger.references import NotCached
 from ledger.vouchers import view_of
 
 MAX_TTL_S = 7 * 24 * 3600
@@ -123,8 +124,9 @@ async def get_my_credit(call: Call) -> Reply:
 async def place_hold(call: Call) -> Reply:
     services, body = call.services, call.body
     campaign_id = path_uuid(call, "campaign_id")
-    command = await services.run(
-        lambda: services.redemptions.hold_command(
+
+    def command_for(may_load: bool) -> PlaceHold:
+        return services.redemptions.hold_command(
             campaign_id=campaign_id,
             teacher_id=call.caller.subject,
             key=scoped_key(call.caller, call.idempotency_key),
@@ -133,8 +135,14 @@ async def place_hold(call: Call) -> Reply:
             by=call.caller.name,
             now=call.now,
             ttl_s=body.get("ttl_s", 15 * 60),
+            may_load=may_load,
         )
-    )
+
+    try:
+        # Campaign, vendor and resource read recently: built here, no thread hand-off.
+        command = command_for(may_load=False)
+    except NotCached:
+        command = await services.run(command_for, True)
     receipt = await committed(services.committer.submit(command))
     code = services.codes.encode(command.account_id, receipt.hold_id)
     return Reply(

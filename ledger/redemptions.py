@@ -32,7 +32,7 @@ from ledger.catalogue_app import Catalogue
 from ledger.commands import HoldReceipt, PlaceHold
 from ledger.credits import DEFAULT_HOLD_TTL_S
 from ledger.errors import DomainError, VendorNotFound, VendorStatusConflict
-from ledger.references import FreshEnough
+from ledger.references import FreshEnough, NotCached
 from ledger.vendor_directory import VendorDirectory
 from ledger.vendors import VendorStatus
 from ledger.vouchers import VoucherLedger
@@ -88,12 +88,14 @@ class Redemptions:
         by: str,
         now: datetime,
         ttl_s: int = DEFAULT_HOLD_TTL_S,
+        may_load: bool = True,
     ) -> PlaceHold:
         """The hold a redemption places, with the verdicts of the vendor, the catalogue and
-        the campaign (for a caller that submits it to a group committer itself)."""
-        resource = self._read(resource_id, self.catalogue.get_resource)
-        rule = self._read(campaign_id, self.vouchers.get_campaign).eligibility
-        evidence, refusal = None, self.vendor_refusal(resource.vendor_id)
+        the campaign (for a caller that submits it to a group committer itself). With
+        `may_load` false, only fresh-enough reads are used, or NotCached is raised."""
+        resource = self._read(resource_id, self.catalogue.get_resource, may_load)
+        rule = self._read(campaign_id, self.vouchers.get_campaign, may_load).eligibility
+        evidence, refusal = None, self.vendor_refusal(resource.vendor_id, may_load)
         if refusal is None:
             try:
                 # Listing and labels here; the cap per kind needs the account's spending,
@@ -117,10 +119,10 @@ class Redemptions:
             refusal=refusal,
         )
 
-    def vendor_refusal(self, vendor_ref: str) -> DomainError | None:
+    def vendor_refusal(self, vendor_ref: str, may_load: bool = True) -> DomainError | None:
         """Why this vendor may not take a new order now, or None."""
         try:
-            vendor = self._read(UUID(vendor_ref), self.vendors.get_vendor)
+            vendor = self._read(UUID(vendor_ref), self.vendors.get_vendor, may_load)
         except ValueError:
             return VendorNotFound(f"resources name vendors by id; {vendor_ref!r} is not one")
         except VendorNotFound as error:
@@ -132,7 +134,9 @@ class Redemptions:
             status=vendor.status.value,
         )
 
-    def _read(self, aggregate_id: UUID, get: Callable[[UUID], T]) -> T:
+    def _read(self, aggregate_id: UUID, get: Callable[[UUID], T], may_load: bool) -> T:
         if self.references is None:
+            if not may_load:
+                raise NotCached(aggregate_id)
             return get(aggregate_id)
-        return self.references.get(aggregate_id, lambda: get(aggregate_id))
+        return self.references.get(aggregate_id, lambda: get(aggregate_id), may_load)

@@ -25,6 +25,10 @@ T = TypeVar("T")
 MAX_ENTRIES = 10_000
 
 
+class NotCached(Exception):
+    """What `FreshEnough.get` raises when told not to load and nothing fresh is kept."""
+
+
 class FreshEnough:
     def __init__(
         self,
@@ -39,13 +43,17 @@ class FreshEnough:
         self._entries: OrderedDict[Hashable, tuple[Any, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, load: Callable[[], T]) -> T:
-        """The value kept for `key` if read less than `max_age_s` ago, else `load()`."""
+    def get(self, key: Hashable, load: Callable[[], T], may_load: bool = True) -> T:
+        """The value kept for `key` if read less than `max_age_s` ago, else `load()` (or
+        NotCached when `may_load` is false: a caller on an event loop, which must not wait
+        for the store, tries the cache first)."""
         now = self._clock()
         with self._lock:
             entry = self._entries.get(key)
         if entry is not None and now - entry[1] < self.max_age_s:
             return entry[0]
+        if not may_load:
+            raise NotCached(key)
         value = load()
         with self._lock:
             self._entries[key] = (value, now)
