@@ -193,7 +193,7 @@ def endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamRespo
                     services.in_flight.discard(flight)
             if op.method != "GET" and op.operation_id not in HOT_OPERATIONS:
                 # Vendors, resources and campaigns may have changed: this process's holds
-                # read them afresh at once (other processes within REFERENCE_MAX_AGE_S).
+                # read them afresh at once (other processes within REFERENCE_MAX_AGE_MS).
                 services.redemptions.references.clear()
             response = render(reply)
             status = response.status

@@ -48,7 +48,7 @@ T = TypeVar("T")
 WORKER_THREADS = 8
 # How stale a campaign, vendor or resource may be when a hold reads it (`ledger.references`):
 # a change made by another process reaches new holds within this time.
-REFERENCE_MAX_AGE_S = 1.0
+REFERENCE_MAX_AGE_MS = 1000
 
 
 @dataclass
@@ -115,7 +115,7 @@ def build_services(settings: Settings) -> Services:
         desk=ClaimsDesk(settings, default_rule_book()),
         committer=committer,
         redemptions=Redemptions(
-            vouchers, vendors, catalogue, committer, FreshEnough(REFERENCE_MAX_AGE_S)
+            vouchers, vendors, catalogue, committer, FreshEnough(REFERENCE_MAX_AGE_MS)
         ),
         engine=engine,
         tokens=TokenVerifier(key.public_key()),

@@ -10,24 +10,24 @@ from ledger.references import FreshEnough
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 100.0
+        self.now = 100_000_000_000  # nanoseconds
 
-    def __call__(self) -> float:
+    def __call__(self) -> int:
         return self.now
 
 
 def test_a_read_is_kept_for_its_age_then_read_again():
     clock, loads = Clock(), []
-    cache = FreshEnough(max_age_s=1.0, clock=clock)
+    cache = FreshEnough(max_age_ms=1000, clock_ns=clock)
 
     def load() -> str:
         loads.append(clock.now)
         return f"v{len(loads)}"
 
     assert cache.get("k", load) == "v1"
-    clock.now += 0.9
+    clock.now += 900_000_000
     assert cache.get("k", load) == "v1"
-    clock.now += 0.2
+    clock.now += 200_000_000
     assert cache.get("k", load) == "v2"
     cache.forget("k")
     assert cache.get("k", load) == "v3"
@@ -36,7 +36,7 @@ def test_a_read_is_kept_for_its_age_then_read_again():
 
 
 def test_a_failed_read_is_not_kept_and_entries_stay_bounded():
-    cache = FreshEnough(max_age_s=60, clock=Clock(), max_entries=2)
+    cache = FreshEnough(max_age_ms=60_000, clock_ns=Clock(), max_entries=2)
 
     def missing() -> str:
         raise VendorNotFound("no vendor")
@@ -50,7 +50,7 @@ def test_a_failed_read_is_not_kept_and_entries_stay_bounded():
 
 
 def test_zero_age_reads_every_time():
-    cache, loads = FreshEnough(max_age_s=0, clock=Clock()), []
+    cache, loads = FreshEnough(max_age_ms=0, clock_ns=Clock()), []
     for _ in range(3):
         cache.get("k", lambda: loads.append(1))
     assert len(loads) == 3
