@@ -36,7 +36,6 @@ from api.common import (
 from api.spec import Call, Operation, Reply, Role
 from ledger.claims import (
     CANCEL,
-    MAX_CLAIM_LINES,
     OVERTURNED,
     RETURN_TO_CLAIMABLE,
     UPHELD,
@@ -44,7 +43,7 @@ from ledger.claims import (
     LineStatus,
 )
 from ledger.errors import Forbidden, HoldNotFound
-from ledger.reimbursement import Redemption
+from ledger.reimbursement import MAX_CLAIM_LINES, Redemption
 from projections.schema import vendor_statement_claim_lines
 
 MAX_CLAIMS_LISTED = 200

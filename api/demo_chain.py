@@ -29,7 +29,6 @@ from api.bootstrap import Services
 from ledger.claims import (
     CANCEL,
     DISPUTE_WINDOW_DAYS,
-    MAX_CLAIM_LINES,
     PAYABLE,
     RETURN_TO_CLAIMABLE,
 )
@@ -38,7 +37,7 @@ from ledger.commands import Refund
 from ledger.debit_notes import DebitNote
 from ledger.eligibility import Label, ResourceKind
 from ledger.money import Money
-from ledger.reimbursement import Redemption
+from ledger.reimbursement import MAX_CLAIM_LINES, Redemption
 from ledger.sepa import Debtor
 from ledger.statements import CSV_COLUMNS
 from ledger.vouchers import batched

@@ -46,14 +46,12 @@ from ledger.errors import (
     ClaimStatusConflict,
     DisputeWindowClosed,
     IdempotencyKeyReused,
-    InvalidClaim,
     InvalidInput,
 )
-from ledger.ids import TIRELIRE_NAMESPACE, check_opaque_id
-from ledger.reimbursement import Line, Redemption
+from ledger.ids import TIRELIRE_NAMESPACE
+from ledger.reimbursement import MAX_CLAIM_LINES, Line
 
 DISPUTE_WINDOW_DAYS = 30
-MAX_CLAIM_LINES = 500
 MAX_REASON_LENGTH = 500
 
 RETURN_TO_CLAIMABLE = "return_to_claimable"
@@ -99,27 +97,6 @@ class ClaimLine:
 
 def claim_id(vendor_id: str, key: str) -> UUID:
     return uuid5(TIRELIRE_NAMESPACE, f"claim:{vendor_id}:{key}")
-
-
-def check_redemptions(
-    vendor_id: str, redemptions: tuple[Redemption, ...], now: datetime
-) -> tuple[Redemption, ...]:
-    """The redemptions of one claim, checked, in capture order (the order tiers fill in)."""
-    check_opaque_id(vendor_id, "vendor id")
-    redemptions = tuple(redemptions)
-    if not 1 <= len(redemptions) <= MAX_CLAIM_LINES:
-        raise InvalidClaim(f"a claim has 1 to {MAX_CLAIM_LINES} redemptions")
-    for r in redemptions:
-        assert isinstance(r, Redemption), "redemptions are Redemptions"
-        if r.vendor_id != vendor_id:
-            raise InvalidClaim(f"hold {r.hold_id} was redeemed at another vendor")
-        if type(r.captured_cents) is not int or r.captured_cents <= 0:
-            raise InvalidClaim(f"hold {r.hold_id} has no positive captured amount")
-        if r.captured_at.tzinfo is None or r.captured_at > now:
-            raise InvalidClaim(f"hold {r.hold_id} has no past, timezone-aware capture time")
-    if len({r.hold_id for r in redemptions}) != len(redemptions):
-        raise InvalidClaim("a redemption appears once in a claim")
-    return tuple(sorted(redemptions, key=lambda r: (r.captured_at, r.hold_id)))
 
 
 class Claim(Aggregate):

@@ -27,7 +27,6 @@ from ledger.claims import (
     RETURN_TO_CLAIMABLE,
     Claim,
     LineStatus,
-    check_redemptions,
     claim_id,
 )
 from ledger.commands import Refund, RefundReceipt
@@ -46,6 +45,7 @@ from ledger.reimbursement import (
     Redemption,
     RuleBook,
     VendorYear,
+    check_redemptions,
     price_lines,
     reimbursement_year,
     vendor_year_id,

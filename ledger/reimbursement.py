@@ -38,11 +38,17 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from ledger.errors import InvalidReimbursementRule, NoReimbursementRule, OverlappingRules
+from ledger.errors import (
+    InvalidClaim,
+    InvalidReimbursementRule,
+    NoReimbursementRule,
+    OverlappingRules,
+)
 from ledger.ids import TIRELIRE_NAMESPACE, check_opaque_id
 from ledger.money import MAX_AMOUNT_CENTS
 
 FULL_RATE_BP = 10_000  # 100 %, in basis points
+MAX_CLAIM_LINES = 500  # redemptions in one claim
 MAX_TIERS = 8
 MAX_RULES = 100
 
@@ -169,6 +175,27 @@ class Redemption:
     vendor_id: str
     captured_cents: int
     captured_at: datetime
+
+
+def check_redemptions(
+    vendor_id: str, redemptions: tuple[Redemption, ...], now: datetime
+) -> tuple[Redemption, ...]:
+    """The redemptions of one claim, checked, in capture order (the order tiers fill in)."""
+    check_opaque_id(vendor_id, "vendor id")
+    redemptions = tuple(redemptions)
+    if not 1 <= len(redemptions) <= MAX_CLAIM_LINES:
+        raise InvalidClaim(f"a claim has 1 to {MAX_CLAIM_LINES} redemptions")
+    for r in redemptions:
+        assert isinstance(r, Redemption), "redemptions are Redemptions"
+        if r.vendor_id != vendor_id:
+            raise InvalidClaim(f"hold {r.hold_id} was redeemed at another vendor")
+        if type(r.captured_cents) is not int or r.captured_cents <= 0:
+            raise InvalidClaim(f"hold {r.hold_id} has no positive captured amount")
+        if r.captured_at.tzinfo is None or r.captured_at > now:
+            raise InvalidClaim(f"hold {r.hold_id} has no past, timezone-aware capture time")
+    if len({r.hold_id for r in redemptions}) != len(redemptions):
+        raise InvalidClaim("a redemption appears once in a claim")
+    return tuple(sorted(redemptions, key=lambda r: (r.captured_at, r.hold_id)))
 
 
 def vendor_year_id(vendor_id: str, year: int) -> UUID:

@@ -16,7 +16,6 @@ from ledger.claims import (
     Claim,
     ClaimStatus,
     LineStatus,
-    check_redemptions,
     claim_id,
 )
 from ledger.errors import (
@@ -34,7 +33,7 @@ from ledger.errors import (
 )
 from ledger.payments import PaymentBatch, end_to_end_id, payment_batch_id
 from ledger.redemption_claims import RedemptionClaim, redemption_claim_id
-from ledger.reimbursement import Redemption
+from ledger.reimbursement import Redemption, check_redemptions
 from ledger.sepa import Debtor
 
 NOW = datetime(2028, 3, 1, tzinfo=UTC)
