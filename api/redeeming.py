@@ -11,12 +11,13 @@ redemption was already claimed.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeVar
+from uuid import UUID
 
 from api import schemas as s
 from api.common import body_uuid, committed, iso, path_uuid, scoped_key
 from api.spec import Call, Operation, Reply, Role
-from ledger.commands import CaptureHold, PlaceHold, Refund, ReleaseHold
+from ledger.commands import CaptureHold, KeyedCommand, PlaceHold, Refund, ReleaseHold
 from ledger.credits import CreditAccount
 from ledger.errors import Forbidden, HoldNotFound
 from ledger.holds import Hold, HoldStatus
@@ -24,6 +25,7 @@ from ledger.ids import credit_account_id
 from ledger.references import NotCached
 from ledger.vouchers import view_of
 
+C = TypeVar("C", bound=KeyedCommand)
 MAX_TTL_S = 7 * 24 * 3600
 PENDING = HoldStatus.PENDING
 CODE = {"type": "string", "pattern": "^rc1[a-z2-7]{68}$"}
@@ -173,9 +175,10 @@ async def cancel_my_hold(call: Call) -> Reply:
 # Vendors ------------------------------------------------------------------------------
 
 
-async def vendor_hold(call: Call) -> tuple[CreditAccount, Hold]:
+async def vendor_hold(call: Call, fresh: bool = False) -> tuple[CreditAccount, Hold]:
     """The account and hold a code names, if the calling vendor placed it; an unknown code
-    counts against the caller's guessing allowance."""
+    counts against the caller's guessing allowance. Unless asked `fresh`, the account may
+    be the group committer's copy: commands read only what never changes on it."""
     services, caller = call.services, call.caller
     now = time.monotonic()
     services.code_guesses.check(caller.name, now)
@@ -184,7 +187,7 @@ async def vendor_hold(call: Call) -> tuple[CreditAccount, Hold]:
     except HoldNotFound:
         services.code_guesses.take(caller.name, now)
         raise
-    account = services.committer.cache.peek(account_id)
+    account = None if fresh else services.committer.cache.peek(account_id)
     if account is None or hold_id not in account.holds:
         account = await services.run(services.vouchers.get_account, account_id)
     hold = account.get_hold(hold_id)
@@ -193,23 +196,29 @@ async def vendor_hold(call: Call) -> tuple[CreditAccount, Hold]:
     return account, hold
 
 
-async def get_redemption(call: Call) -> Reply:
+async def vendor_command(call: Call, kind: type[C], **fields: Any) -> tuple[UUID, C]:
+    """The command of the calling vendor on the hold its code names, keyed for the caller;
+    with the account's id."""
     account, hold = await vendor_hold(call)
-    fresh = await call.services.run(call.services.vouchers.get_account, account.id)
-    return Reply(hold_json(fresh.get_hold(hold.hold_id)))
-
-
-async def capture_redemption(call: Call) -> Reply:
-    account, hold = await vendor_hold(call)
-    command = CaptureHold(
+    command = kind(
         campaign_id=account.campaign_id,
         teacher_id=account.teacher_id,
         key=scoped_key(call.caller, call.idempotency_key),
         by=call.caller.name,
         now=call.now,
         hold_id=hold.hold_id,
-        amount_cents=call.body["amount_cents"],
+        **fields,
     )
+    return account.id, command
+
+
+async def get_redemption(call: Call) -> Reply:
+    _, hold = await vendor_hold(call, fresh=True)
+    return Reply(hold_json(hold))
+
+
+async def capture_redemption(call: Call) -> Reply:
+    _, command = await vendor_command(call, CaptureHold, amount_cents=call.body["amount_cents"])
     receipt = await committed(call.services.committer.submit(command))
     return Reply(
         {
@@ -221,37 +230,20 @@ async def capture_redemption(call: Call) -> Reply:
 
 
 async def release_redemption(call: Call) -> Reply:
-    account, hold = await vendor_hold(call)
-    command = ReleaseHold(
-        campaign_id=account.campaign_id,
-        teacher_id=account.teacher_id,
-        key=scoped_key(call.caller, call.idempotency_key),
-        by=call.caller.name,
-        now=call.now,
-        hold_id=hold.hold_id,
-    )
+    _, command = await vendor_command(call, ReleaseHold)
     receipt = await committed(call.services.committer.submit(command))
     return Reply({"hold_id": str(receipt.hold_id), "released_cents": receipt.released_cents})
 
 
 async def refund_redemption(call: Call) -> Reply:
-    account, hold = await vendor_hold(call)
-    command = Refund(
-        campaign_id=account.campaign_id,
-        teacher_id=account.teacher_id,
-        key=scoped_key(call.caller, call.idempotency_key),
-        by=call.caller.name,
-        now=call.now,
-        hold_id=hold.hold_id,
-        amount_cents=call.body["amount_cents"],
-    )
+    account_id, command = await vendor_command(call, Refund, amount_cents=call.body["amount_cents"])
     services = call.services
     # The desk saves the account itself (with the claim's side of the refund): the
     # committer's cached copy is now behind, so it forgets it before its next command.
     try:
         receipt = await services.run(services.desk.refund, command)
     finally:
-        services.committer.forget(account.id)
+        services.committer.forget(account_id)
     return Reply(
         {
             "refund_id": str(receipt.refund_id),
