@@ -14,7 +14,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ from ledger.settings import Settings
 from ledger.vendor_directory import VendorDirectory
 from ledger.vouchers import VoucherLedger
 from projections.schema import projection_positions
+from tests.api.served import free_port
 
 READY_TIMEOUT_S = 60.0  # spawned workers import everything anew; CI machines are busy
 STOP_TIMEOUT_S = 5.0  # an idle server stops in well under a second
@@ -101,12 +101,6 @@ class Served:
 
     def err_text(self) -> str:
         return self.err.read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def serve_env(url: str, **extra: str) -> dict[str, str]:
