@@ -10,7 +10,8 @@ under the same key grants only what an interrupted attempt left, and answers the
 the whole request, as the first attempt did.
 
 The labelling committee's labels are in `api.labels_api`, local authorities' top-ups in
-`api.topups_api`, and the auditor's reads (balances, indicators, the log) in `api.audit_api`.
+`api.topups_api`, the auditor's reads in `api.audit_api` (balances, indicators) and
+`api.events_api` (the log).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""What handlers share: ids from paths, keys scoped to their caller, rendering of values,
-the vendor a path names, pages, and the sets of roles operations name."""
+"""What handlers share: ids from paths, keys scoped to their caller, rendering and parsing
+of values, the vendor a path names, pages, log positions, and the sets of roles operations
+name."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,10 +16,13 @@ from ledger.ids import MAX_KEY_LENGTH
 from projections.catalogue import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 MAX_OFFSET = 100_000  # deeper pages are better served by narrower filters
+FOLD_PAGE_SIZE = 1000  # notifications read per query when folding or scanning the log
+POSITION = {"type": "integer", "minimum": 0, "description": "A log position (notification id)."}
 
 OPERATOR = frozenset({Role.OPERATOR})
 VENDOR = frozenset({Role.VENDOR})
 VENDOR_OR_STAFF = frozenset({Role.VENDOR, Role.OPERATOR, Role.AUDITOR})
+STAFF = frozenset({Role.AUDITOR, Role.OPERATOR})
 
 
 def path_uuid(call: Call, name: str) -> UUID:
@@ -75,6 +79,20 @@ def scoped_key(caller: Caller, key: str) -> str:
 
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def parse_moment(text: str, name: str) -> datetime:
+    """A timezone-aware moment from ISO 8601 text, in UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            raise ValueError
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidPeriod(
+            f"{name} must be a date-time with its offset, like 2028-01-31T23:00:00+00:00",
+            field=f"/{name}",
+        ) from None
 
 
 def parse_day(text: str, name: str) -> date:

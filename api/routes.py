@@ -8,6 +8,7 @@ from api import (
     campaign_api,
     catalogue_api,
     claims_api,
+    events_api,
     labels_api,
     payments_api,
     redeeming,
@@ -27,5 +28,6 @@ ROUTES: tuple[Operation, ...] = (
     *labels_api.OPERATIONS,
     *topups_api.OPERATIONS,
     *audit_api.OPERATIONS,
+    *events_api.OPERATIONS,
     *access_api.OPERATIONS,
 )
