@@ -26,13 +26,14 @@ from api.audit_api import parse_moment
 from api.common import iso, path_uuid, scoped_key
 from api.labels_api import LABELS
 from api.spec import Call, Operation, Reply, Role
+from ledger.authorities import checked_territories
 from ledger.campaigns import MAX_FUNDER_WEIGHT, MAX_FUNDERS, MAX_NAME_LENGTH, Campaign
 from ledger.eligibility import EligibilityRule, ResourceKind
 from ledger.errors import InvalidIdentifier, InvalidInput
 from ledger.ids import check_opaque_id
 from ledger.vouchers import VoucherLedger
 
-CSV_HEADER = "teacher_id"
+CSV_HEADERS = (["teacher_id"], ["teacher_id", "territories"])
 
 
 def campaign_json(campaign: Campaign) -> dict[str, Any]:
@@ -119,33 +120,40 @@ def bad_line(line: int, reason: str) -> InvalidInput:
     return InvalidInput(f"line {line}: {reason}; nothing was granted", line=line)
 
 
-def teacher_on(line: int, row: list[str]) -> str:
-    if len(row) != 1:
-        raise bad_line(line, f"one teacher id per line, not {len(row)} fields")
+def teacher_on(line: int, row: list[str]) -> tuple[str, tuple[str, ...]]:
+    """A line's teacher id and the territories of their school (space-separated)."""
+    if len(row) not in (1, 2):
+        raise bad_line(line, f"a teacher id and their territories per line, not {len(row)} fields")
     try:
-        return check_opaque_id(row[0], "teacher id")
+        teacher = check_opaque_id(row[0], "teacher id")
+        return teacher, checked_territories(row[1].split() if len(row) == 2 else ())
     except InvalidIdentifier as error:
         raise bad_line(line, error.message) from None
 
 
-def teachers_of(raw: bytes) -> list[str]:
-    """The teacher ids of an uploaded CSV file, in order; a bad line refuses the file."""
+def teachers_of(raw: bytes) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """The teacher ids of an uploaded CSV file, in order, and the territories given for
+    them; a bad line refuses the file."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("the file is not UTF-8 text; nothing was granted") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     teachers: list[str] = []
+    seen: dict[str, tuple[str, ...]] = {}
     try:
         for row in reader:
-            if not row or (reader.line_num == 1 and row == [CSV_HEADER]):
+            if not row or (reader.line_num == 1 and row in CSV_HEADERS):
                 continue  # a blank line, or the header
-            teachers.append(teacher_on(reader.line_num, row))
+            teacher, places = teacher_on(reader.line_num, row)
+            if seen.setdefault(teacher, places) != places:
+                raise bad_line(reader.line_num, f"{teacher} is listed with other territories")
+            teachers.append(teacher)
     except csv.Error as error:
         raise bad_line(reader.line_num, str(error)) from None
     if not teachers:
         raise InvalidInput("the file lists no teacher")
-    return teachers
+    return teachers, {t: places for t, places in seen.items() if places}
 
 
 def whole_grant(vouchers: VoucherLedger, campaign_id: UUID, grant_key: str) -> tuple[int, int]:
@@ -164,9 +172,14 @@ async def grant_credits(call: Call) -> Reply:
     key = scoped_key(call.caller, call.idempotency_key)
 
     def grant() -> tuple[int, int, int]:  # a large file is read off the event loop too
-        vouchers, teachers = services.vouchers, teachers_of(call.body)
+        vouchers, (teachers, territories) = services.vouchers, teachers_of(call.body)
         vouchers.grant_credits(
-            campaign_id, teachers, grant_key=key, by=call.caller.name, now=call.now
+            campaign_id,
+            teachers,
+            grant_key=key,
+            by=call.caller.name,
+            now=call.now,
+            territories=territories,
         )
         return len(dict.fromkeys(teachers)), *whole_grant(vouchers, campaign_id, key)
 
@@ -334,8 +347,11 @@ OPERATIONS: tuple[Operation, ...] = (
         method="POST",
         path="/v1/campaigns/{campaign_id}/grants",
         summary="Grant the face value to every teacher of an uploaded CSV file",
-        description="A UTF-8 CSV file, one teacher id per line, with an optional first "
-        "line `teacher_id`. A bad line refuses the whole file (422, naming the line). A "
+        description="A UTF-8 CSV file, one teacher per line: their id and, in a second "
+        "field, the territories of their school separated by spaces (`commune:75056 "
+        "departement:75 region:11`), which decide the local authorities that may top "
+        "them up; an optional first line `teacher_id,territories`. A bad line refuses "
+        "the whole file (422, naming the line). A "
         "teacher listed twice is granted once; one already granted in this campaign is "
         "counted in `already_granted`. The same file again under the same key grants "
         "only what an interrupted attempt left and answers the same report. A file is at "
@@ -350,7 +366,9 @@ OPERATIONS: tuple[Operation, ...] = (
             | dict.fromkeys(("teachers", "granted", "already_granted", "chunks"), s.COUNT)
         ),
         moves_money=True,
-        example_body=b"teacher_id\nteacher-0000042\nteacher-0000043\n",
+        example_body=b"teacher_id,territories\n"
+        b"teacher-0000042,commune:75056 departement:75 region:11\n"
+        b"teacher-0000043,commune:97411 departement:974 region:04\n",
         example_response={
             "campaign_id": CAMPAIGN_ID,
             "teachers": 2,

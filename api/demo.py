@@ -43,6 +43,9 @@ from ledger.redemptions import Redemptions
 MAX_DEMO_TEACHERS = 1_000_000
 FACE_VALUE_CENTS = 7800  # the paper's figure: about 78 € per primary teacher
 SCHOOL_YEAR_START = datetime(2027, 9, 1, tzinfo=UTC)
+# Where the teachers' schools are: (commune, département, région), teacher n in the n % 4th.
+SCHOOL_TOWNS = (("75056", "75", "11"), ("69123", "69", "84"), ("13055", "13", "93"))
+SCHOOL_TOWNS += (("97411", "974", "04"),)  # Saint-Denis, La Réunion
 SCHOOL_YEAR_END = datetime(2028, 7, 6, tzinfo=UTC)
 FUNDERS = (("etat", 80), ("region-demo", 20))
 WAVE_SIZE = 2000
@@ -139,6 +142,7 @@ def run_demo(services: Services, plan: DemoPlan, out: TextIO) -> DemoTally:
             by="operator",
             now=SCHOOL_YEAR_START,
             progress=progress,
+            territories={t: territories_of(n) for n, t in enumerate(teachers)},
         )
     print(f"Granted {report.granted} credits in {report.chunks} transactions", file=out)
     chain = Chain(services, campaign_id, key, market, out)
@@ -157,6 +161,12 @@ def run_demo(services: Services, plan: DemoPlan, out: TextIO) -> DemoTally:
     print_tally(tally, out)
     catch_up_and_print(services, chain, plan, out)
     return tally
+
+
+def territories_of(n: int) -> tuple[str, ...]:
+    """The territories of the nth teacher's school."""
+    commune, departement, region = SCHOOL_TOWNS[n % len(SCHOOL_TOWNS)]
+    return (f"commune:{commune}", f"departement:{departement}", f"region:{region}")
 
 
 @dataclass
@@ -187,18 +197,20 @@ class SchoolYear:
         self.run_wave([replace(m, key=f"again-{m.key}") for m in self.mistakes[:1]], None)
 
     def top_ups(self, day: datetime) -> None:
+        """Each commune tops up one in ten of the teachers of its schools."""
         commands = [
             TopUp(
                 campaign_id=self.chain.campaign_id,
                 teacher_id=t,
                 key=f"topup-{t}",
-                by="commune-demo",
+                by=f"commune-{SCHOOL_TOWNS[n % len(SCHOOL_TOWNS)][0]}",
                 now=day,
-                authority_id="commune-demo",
+                authority_id=f"commune-{SCHOOL_TOWNS[n % len(SCHOOL_TOWNS)][0]}",
                 kind=TopUpKind.COMMUNE,
                 amount_cents=2000,
             )
-            for t in self.teachers[::10]
+            for n, t in enumerate(self.teachers)
+            if n % 10 == 0 or n % 10 == 3
         ]
         self.tally.top_ups = sum(1 for r in self.run_wave(commands, "top-ups") if r)
 
@@ -358,7 +370,7 @@ def year_end(services: Services, campaign_id: UUID, plan: DemoPlan, out: TextIO)
 def print_tally(tally: DemoTally, out: TextIO) -> None:
     print(
         f"Orders: {tally.holds} holds, {tally.captures} captured, {tally.releases} released, "
-        f"{tally.refunds} refunded; {tally.top_ups} top-ups by a commune",
+        f"{tally.refunds} refunded; {tally.top_ups} top-ups by their communes",
         file=out,
     )
     refused = ", ".join(f"{code} × {n}" for code, n in sorted((tally.refused or {}).items()))

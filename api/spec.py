@@ -92,6 +92,7 @@ class Operation:
     description: str = ""
     # Whose object the operation acts on, for the authorization matrix: "self" (the path
     # names an object only its owner may reach: checked with another owner's), "token"
-    # (the caller's own by construction: the token names it, not the path), "any" (staff
-    # reading or acting on anyone's), or "" (no owned object).
+    # (the caller's own by construction: the token names it, not the path), "territory"
+    # (a local authority's: a teacher whose school lies in the territory its id names),
+    # "any" (staff reading or acting on anyone's), or "" (no owned object).
     ownership: str = ""

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from api.spec import Caller, Role
+from ledger.authorities import authority_territory
 from ledger.errors import InvalidInput, InvalidSigningKey, InvalidToken, TokenExpired
 from ledger.settings import Settings
 
@@ -146,6 +147,8 @@ def issue_token(
     assert isinstance(role, Role), role
     assert isinstance(now, int) and not isinstance(now, bool), now
     check_subject(subject)
+    if role is Role.AUTHORITY:
+        authority_territory(subject)  # an authority acts under the id of its territory
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not 1 <= ttl_s <= MAX_TTL_S:
         raise InvalidInput(f"a token lives 1 to {MAX_TTL_S} seconds (30 days)", field="ttl_s")
     claims = {"sub": subject, "role": role.value, "iat": now, "exp": now + ttl_s}

@@ -50,8 +50,11 @@ OPERATIONS: tuple[Operation, ...] = (
         path="/v1/campaigns/{campaign_id}/teachers/{teacher_id}/top-ups",
         summary="Top up a teacher's credit from the calling local authority's funds",
         description="The calling authority becomes a funder of the teacher's credit: at "
-        "the year's end, its share of what is left goes back to it. Territories are not "
-        "modelled in the books yet, so for now a local authority may top up any teacher.",
+        "the year's end, its share of what is left goes back to it. An authority acts "
+        "under the id that names its territory (`commune-75056`, `departement-974`, "
+        "`region-11`, in its token) and tops up only the teachers whose school lies "
+        "there, as the campaign's grant file recorded them; anyone else is refused "
+        "(403 `outside_territory`). `kind` must be the authority's level.",
         tag="authority",
         roles=AUTHORITY,
         handler=top_up_credit,
@@ -75,6 +78,6 @@ OPERATIONS: tuple[Operation, ...] = (
             "kind": "commune",
             "amount_cents": 2000,
         },
-        ownership="any",
+        ownership="territory",
     ),
 )

@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
+from ledger.authorities import authority_territory
 from ledger.credits import DEFAULT_HOLD_TTL_S, CreditAccount, TopUpKind
 from ledger.eligibility import RedemptionEvidence
-from ledger.errors import DomainError, InvalidInput
+from ledger.errors import DomainError, InvalidInput, OutsideTerritory
 from ledger.ids import check_key, check_opaque_id, credit_account_id, derived_id, request_digest
 
 
@@ -117,11 +118,25 @@ class TopUp(KeyedCommand):
     kind: TopUpKind
     amount_cents: int
 
+    def __post_init__(self) -> None:
+        KeyedCommand.__post_init__(self)
+        territory = authority_territory(check_opaque_id(self.authority_id, "authority id"))
+        if territory.kind is not self.kind:
+            raise InvalidInput(
+                f"{self.authority_id} is a {territory.kind.value}, not a {self.kind.value}",
+                field="kind",
+            )
+
     def payload(self) -> tuple[object, ...]:
         return (self.authority_id, self.kind.value, self.amount_cents)
 
     def apply_to(self, account: CreditAccount) -> TopUpReceipt:
-        check_opaque_id(self.authority_id, "authority id")
+        territory = authority_territory(self.authority_id).name
+        if territory not in account.territories:
+            raise OutsideTerritory(
+                f"{self.authority_id} may top up only the teachers of {territory}",
+                territory=territory,
+            )
         topup_id = derived_id(account.id, self.name, self.key)
         if self.first_time(account):
             account.top_up(

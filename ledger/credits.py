@@ -78,10 +78,14 @@ class CreditAccount(Aggregate):
         grant_key: str
         granted_by: str
         granted_at: datetime
+        # The school's territories (`ledger.authorities`); absent from events recorded
+        # before territories were kept, which read as none.
+        territories: tuple[str, ...] = ()
 
         def apply(self, account: CreditAccount) -> None:
             account.campaign_id = self.campaign_id
             account.teacher_id = self.teacher_id
+            account.territories = frozenset(self.territories)
             account.granted_cents = self.amount_cents
             account.valid_from = self.valid_from
             account.valid_until = self.valid_until

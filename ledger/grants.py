@@ -11,13 +11,17 @@ size, and which chunks are done:
 - a teacher already granted in this campaign (by another request) is skipped and counted.
   Account ids derive from (campaign, teacher), so the store itself refuses a second account.
 
+A request may also give each teacher's territories (their school's commune, département and
+région, `ledger.authorities`): they are recorded on the account and decide which local
+authorities may top it up. They are part of the request's digest.
+
 The budget is checked for the whole request before the first chunk, counting only teachers
 not yet granted, so a request the budget cannot cover changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -26,6 +30,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
+from ledger.authorities import checked_territories
 from ledger.campaigns import Campaign
 from ledger.credits import CreditAccount
 from ledger.errors import BudgetExceeded, ConcurrencyConflict, InvalidInput
@@ -63,6 +68,7 @@ class GrantRequest:
     digest: str
     by: str
     now: datetime
+    territories: dict[str, tuple[str, ...]]
 
 
 def grant_credits(
@@ -74,15 +80,19 @@ def grant_credits(
     by: str,
     now: datetime,
     progress: Progress | None = None,
+    territories: Mapping[str, Iterable[str]] | None = None,
 ) -> GrantReport:
     teachers = unique_teachers(teacher_ids)
+    places = teachers_territories(teachers, territories or {})
+    described = [f"{t}@{' '.join(places[t])}" for t in teachers if t in places]
     request = GrantRequest(
         campaign_id,
         check_key(grant_key, "grant key"),
         teachers,
-        request_digest("grant_credits", *teachers),
+        request_digest("grant_credits", *teachers, *described),
         by,
         now,
+        places,
     )
     campaign = app.get_campaign(campaign_id)
     size = campaign.chunk_size_for(grant_key, request.digest, app.settings.grant_chunk_size)
@@ -141,7 +151,15 @@ def _grant_chunk(
             skip |= existing_teachers(app, campaign, fresh)
             continue
         granted = [
-            granted_event(campaign, t, request.grant_key, request.by, request.now) for t in fresh
+            granted_event(
+                campaign,
+                t,
+                request.grant_key,
+                request.by,
+                request.now,
+                request.territories.get(t, ()),
+            )
+            for t in fresh
         ]
         try:
             app.record_events([*campaign.collect_events(), *granted])
@@ -154,7 +172,12 @@ def _grant_chunk(
 
 
 def granted_event(
-    campaign: Campaign, teacher_id: str, grant_key: str, by: str, now: datetime
+    campaign: Campaign,
+    teacher_id: str,
+    grant_key: str,
+    by: str,
+    now: datetime,
+    territories: tuple[str, ...] = (),
 ) -> CreditAccount.Granted:
     """The event that creates a teacher's account (for a teacher id already checked).
 
@@ -175,14 +198,22 @@ def granted_event(
         grant_key=grant_key,
         granted_by=by,
         granted_at=now,
+        territories=territories,
     )
 
 
 def grant_account(
-    campaign: Campaign, teacher_id: str, grant_key: str, by: str, now: datetime
+    campaign: Campaign,
+    teacher_id: str,
+    grant_key: str,
+    by: str,
+    now: datetime,
+    territories: Iterable[str] = (),
 ) -> CreditAccount:
     """A newly granted account, with its `Granted` event pending."""
-    event = granted_event(campaign, check_opaque_id(teacher_id, "teacher id"), grant_key, by, now)
+    teacher_id = check_opaque_id(teacher_id, "teacher id")
+    places = checked_territories(territories)
+    event = granted_event(campaign, teacher_id, grant_key, by, now, places)
     account = event.mutate(None)
     account.pending_events.append(event)
     return account
@@ -196,3 +227,15 @@ def unique_teachers(teacher_ids: Iterable[str]) -> list[str]:
         if len(seen) > MAX_TEACHERS_PER_GRANT:
             raise InvalidInput(f"at most {MAX_TEACHERS_PER_GRANT} teachers per grant")
     return list(seen)
+
+
+def teachers_territories(
+    teachers: list[str], territories: Mapping[str, Iterable[str]]
+) -> dict[str, tuple[str, ...]]:
+    """Each listed teacher's territories, checked; a teacher not in the list is refused."""
+    listed = set(teachers)
+    unknown = [t for t in territories if t not in listed]
+    if unknown:
+        raise InvalidInput(f"territories are given for {unknown[0]!r}, who is not in the grant")
+    places = {t: checked_territories(names) for t, names in territories.items()}
+    return {t: p for t, p in places.items() if p}

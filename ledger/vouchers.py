@@ -13,7 +13,7 @@ per campaign, and a retried chunk is refused by the store itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -156,10 +156,19 @@ class VoucherLedger(LedgerApplication):
         by: str,
         now: datetime,
         progress: Progress | None = None,
+        territories: Mapping[str, Iterable[str]] | None = None,
     ) -> GrantReport:
-        """Grant the face value to each teacher, a chunk per transaction (`ledger.grants`)."""
+        """Grant the face value to each teacher, a chunk per transaction (`ledger.grants`),
+        recording each teacher's territories where they are given."""
         return grants.grant_credits(
-            self, campaign_id, teacher_ids, grant_key=grant_key, by=by, now=now, progress=progress
+            self,
+            campaign_id,
+            teacher_ids,
+            grant_key=grant_key,
+            by=by,
+            now=now,
+            progress=progress,
+            territories=territories,
         )
 
     def has_account(self, campaign_id: UUID, teacher_id: str) -> bool:

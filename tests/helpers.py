@@ -5,13 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from ledger.authorities import authority_territory
 from ledger.commands import CaptureHold, PlaceHold, Refund, ReleaseHold, TopUp
-from ledger.credits import TopUpKind
 from ledger.vouchers import VoucherLedger
 
 START = datetime(2027, 9, 1, tzinfo=UTC)
 END = START + timedelta(days=300)
 DURING = START + timedelta(days=10)
+# The territories of a school in Paris (`ledger.authorities`): its commune, département and
+# région may top up its teachers.
+PARIS = ("commune:75056", "departement:75", "region:11")
+
+
+def in_paris(teachers: object) -> dict[str, tuple[str, ...]]:
+    """Every teacher of a grant placed in a Paris school."""
+    return {t: PARIS for t in teachers}  # type: ignore[attr-defined]
+
+
 AFTER = END + timedelta(days=1)
 FACE_VALUE_CENTS = 7800
 FUNDERS = (("etat", 7), ("region-idf", 3))
@@ -124,6 +134,6 @@ def top_up(
         by=authority,
         now=now,
         authority_id=authority,
-        kind=TopUpKind.COMMUNE,
+        kind=authority_territory(authority).kind,
         amount_cents=amount_cents,
     )

@@ -109,7 +109,14 @@ class Api:
 
     def campaign(self, teachers: tuple[str, ...] = ("t1", "t2")) -> str:
         campaign = helpers.open_campaign(self.vouchers)
-        self.vouchers.grant_credits(campaign, teachers, grant_key="g", by="op", now=helpers.START)
+        self.vouchers.grant_credits(
+            campaign,
+            teachers,
+            grant_key="g",
+            by="op",
+            now=helpers.START,
+            territories=helpers.in_paris(teachers),
+        )
         return str(campaign)
 
 

@@ -149,3 +149,22 @@ async def test_no_owner_reaches_another_owner_s_objects(api):
     assert calls >= 5
     assert unexpected == []
     assert api.vouchers.recorder.max_notification_id() == log
+
+
+async def test_no_authority_reaches_a_teacher_outside_its_territory(api):
+    objects = world(api)  # its teachers' school is in Paris
+    log = api.vouchers.recorder.max_notification_id()
+    unexpected, calls = [], 0
+    for op in ROUTES:
+        if op.ownership != "territory":
+            continue
+        for outsider in ("commune-69123", "commune-97411", "commune-2A004"):
+            status, problem = await request(api, op, Role.AUTHORITY, outsider, objects["own"])
+            calls += 1
+            if status != 403 or problem.get("code") != "outside_territory":
+                unexpected.append((op.operation_id, outsider, status))
+        assert api.vouchers.recorder.max_notification_id() == log
+        status, _ = await request(api, op, Role.AUTHORITY, "commune-75056", objects["own"])
+        assert status < 400, (op.operation_id, status)  # the matrix's objects are reachable
+    assert calls >= 3
+    assert unexpected == []

@@ -206,6 +206,56 @@ async def test_an_authority_tops_up_a_teacher_who_sees_it_in_their_credit(api):
     assert api.vouchers.recorder.max_notification_id() == before
 
 
+async def test_an_authority_tops_up_only_the_teachers_of_its_territory_as_the_grant_file_says(
+    api,
+):
+    operator = api.token("operator", "op-1")
+    campaign = await open_campaign(api)
+    grant_file = (
+        b"teacher_id,territories\n"
+        b"paris-1,commune:75056 departement:75 region:11\n"
+        b"reunion-1,commune:97411 departement:974 region:04\n"
+        b"nowhere-1\n"
+    )
+    grants = f"/v1/campaigns/{campaign}/grants"
+    status, report = await api.call(
+        "POST", grants, operator, key="g1", data=grant_file, headers=CSV
+    )
+    assert (status, report["granted"]) == (200, 3)
+    body = {"amount_cents": 1500, "kind": "departement"}
+    reunion = api.token("authority", "departement-974")
+
+    def top_up(teacher: str) -> str:
+        return f"/v1/campaigns/{campaign}/teachers/{teacher}/top-ups"
+
+    status, topup = await api.call("POST", top_up("reunion-1"), reunion, money=True, json=body)
+    assert (status, topup["authority_id"]) == (201, "departement-974")
+    before = api.vouchers.recorder.max_notification_id()
+    for teacher in ("paris-1", "nowhere-1"):
+        status, problem = await api.call("POST", top_up(teacher), reunion, money=True, json=body)
+        assert (status, problem["code"], problem["territory"]) == (
+            403,
+            "outside_territory",
+            "departement:974",
+        )
+    status, problem = await api.call(
+        "POST", top_up("reunion-1"), reunion, money=True, json={**body, "kind": "region"}
+    )
+    assert (status, problem["code"]) == (422, "invalid_input")
+    assert api.vouchers.recorder.max_notification_id() == before
+
+    status, problem = await api.call(
+        "POST", grants, operator, key="g2", data=b"t9,commune:75056 canton:12\n", headers=CSV
+    )
+    assert (status, problem["line"]) == (422, 1)
+    listed_twice = b"t9,commune:75056\nt9,commune:69123\n"
+    status, problem = await api.call(
+        "POST", grants, operator, key="g2", data=listed_twice, headers=CSV
+    )
+    assert (status, problem["line"]) == (422, 2)
+    assert api.vouchers.recorder.max_notification_id() == before
+
+
 async def test_the_operator_closes_the_campaign_and_expires_credit_after_its_end(api):
     campaign = api.campaign(("t1", "t2"))
     operator, teacher = api.token("operator", "op-1"), api.token("teacher", "t1")

@@ -512,7 +512,14 @@ def small_books(memory_settings: Settings) -> Snapshot:
     partly refunded hold, a released one, a pending one."""
     app = VoucherLedger(memory_settings)
     campaign = helpers.open_campaign(app)
-    app.grant_credits(campaign, ["t1", "t2"], grant_key="g", by="op", now=helpers.START)
+    app.grant_credits(
+        campaign,
+        ["t1", "t2"],
+        grant_key="g",
+        by="op",
+        now=helpers.START,
+        territories=helpers.in_paris(["t1", "t2"]),
+    )
     app.execute(helpers.top_up(campaign, "t1", "u1", 500))
     captured = app.execute(helpers.place(campaign, "t1", "h1", 1990))
     app.execute(helpers.capture(campaign, "t1", "c1", captured.hold_id, 1500))

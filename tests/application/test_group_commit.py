@@ -23,7 +23,7 @@ from ledger.errors import DomainError
 from ledger.ids import credit_account_id, derived_id
 from ledger.settings import Settings
 from ledger.vouchers import VoucherLedger
-from tests.helpers import DURING, capture, open_campaign, place, refund, release, top_up
+from tests.helpers import DURING, capture, in_paris, open_campaign, place, refund, release, top_up
 
 TEACHERS = ("t0", "t1", "t2")
 WAIT_S = 30  # a bound on waiting for the writer thread, so a bug cannot hang the suite
@@ -74,7 +74,14 @@ def outcome(future: Future[Receipt]) -> Receipt | str:
 def ledger_with_teachers(settings: Settings) -> tuple[VoucherLedger, UUID]:
     app = VoucherLedger(settings)
     campaign = open_campaign(app)
-    app.grant_credits(campaign, TEACHERS, grant_key="g1", by="operator", now=DURING)
+    app.grant_credits(
+        campaign,
+        TEACHERS,
+        grant_key="g1",
+        by="operator",
+        now=DURING,
+        territories=in_paris(TEACHERS),
+    )
     return app, campaign
 
 

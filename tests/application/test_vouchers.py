@@ -26,6 +26,7 @@ from tests.helpers import (
     FUNDERS,
     START,
     capture,
+    in_paris,
     open_campaign,
     place,
     refund,
@@ -46,7 +47,14 @@ def teachers(first: int, last: int) -> list[str]:
 
 
 def grant(app: VoucherLedger, campaign, teacher_ids: list[str], key: str) -> GrantReport:
-    return app.grant_credits(campaign, teacher_ids, grant_key=key, by="operator", now=START)
+    return app.grant_credits(
+        campaign,
+        teacher_ids,
+        grant_key=key,
+        by="operator",
+        now=START,
+        territories=in_paris(teacher_ids),
+    )
 
 
 def versions(app: VoucherLedger, campaign, teacher_ids: list[str]) -> list[int]:

@@ -136,7 +136,12 @@ class ChainMachine(RuleBasedStateMachine):
         ]
         self.campaign = helpers.open_campaign(self.vouchers, teachers=3)
         self.vouchers.grant_credits(
-            self.campaign, GRANTED, grant_key="g", by="operator", now=helpers.START
+            self.campaign,
+            GRANTED,
+            grant_key="g",
+            by="operator",
+            now=helpers.START,
+            territories=helpers.in_paris(GRANTED),
         )
         self.claims: list[UUID] = []
         self.batches: list[UUID] = []

@@ -69,7 +69,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self.campaign_id = helpers.open_campaign(self.app, teachers=3)
         self.now = helpers.START
         self.app.grant_credits(
-            self.campaign_id, TEACHERS[:2], grant_key="first", by="operator", now=self.now
+            self.campaign_id,
+            TEACHERS[:2],
+            grant_key="first",
+            by="operator",
+            now=self.now,
+            territories=helpers.in_paris(TEACHERS[:2]),
         )
         self.answers: dict[tuple[str, str, str], object] = {}
 
@@ -106,7 +111,12 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.log_size()
         try:
             self.app.grant_credits(
-                self.campaign_id, teachers, grant_key=key, by="operator", now=self.now
+                self.campaign_id,
+                teachers,
+                grant_key=key,
+                by="operator",
+                now=self.now,
+                territories=helpers.in_paris(teachers),
             )
         except DomainError:
             assert self.log_size() == before

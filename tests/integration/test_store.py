@@ -54,8 +54,14 @@ def engine(store_settings: Settings):
 @pytest.fixture
 def granted(app: VoucherLedger):
     campaign_id = helpers.open_campaign(app)
+    teachers = [f"t{n}" for n in range(60)]
     app.grant_credits(
-        campaign_id, [f"t{n}" for n in range(60)], grant_key="g", by="operator", now=helpers.START
+        campaign_id,
+        teachers,
+        grant_key="g",
+        by="operator",
+        now=helpers.START,
+        territories=helpers.in_paris(teachers),
     )
     return campaign_id
 

@@ -33,7 +33,7 @@ from ledger.commands import (
     KeyedCommand,
     Receipt,
 )
-from ledger.credits import MAX_HOLD_TTL_S, MAX_PENDING_HOLDS, CreditAccount, HoldStatus
+from ledger.credits import MAX_HOLD_TTL_S, MAX_PENDING_HOLDS, CreditAccount, HoldStatus, TopUpKind
 from ledger.errors import (
     CaptureExceedsHold,
     CreditAccountExpired,
@@ -45,7 +45,9 @@ from ledger.errors import (
     IdempotencyKeyReused,
     InsufficientCredit,
     InvalidAmount,
+    InvalidIdentifier,
     InvalidInput,
+    OutsideTerritory,
     OutsideValidity,
     RefundExceedsCaptured,
     TooManyPendingHolds,
@@ -58,6 +60,7 @@ from tests.helpers import (
     END,
     FACE_VALUE_CENTS,
     FUNDERS,
+    PARIS,
     START,
     capture,
     place,
@@ -147,7 +150,7 @@ def open_books() -> Books:
         now=START,
     )
     campaign.record_grant("g", "digest-g", 50, 0, 1, "operator", START)
-    account = grant_account(campaign, TEACHER, "g#0", "operator", START)
+    account = grant_account(campaign, TEACHER, "g#0", "operator", START, PARIS)
     return Books(campaign, account, [*campaign.collect_events(), *account.collect_events()])
 
 
@@ -331,6 +334,36 @@ def test_a_top_up_of_nothing_or_after_the_end_is_refused(books: Books):
     books.refused(top_up(CID, TEACHER, "t2", 0), InvalidAmount)
 
 
+def test_every_level_of_the_school_s_territory_may_top_up(books: Books):
+    for n, authority in enumerate(("commune-75056", "departement-75", "region-11")):
+        books.run(top_up(CID, TEACHER, f"t{n}", 100, authority=authority))
+    assert books.account.topped_up_cents == 300
+
+
+def test_an_authority_outside_the_teacher_s_territory_is_refused(books: Books):
+    for authority in ("commune-69123", "departement-974", "region-84"):
+        refusal = books.refused(
+            top_up(CID, TEACHER, "t1", 2200, authority=authority), OutsideTerritory
+        )
+        assert refusal.details["territory"] == authority.replace("-", ":")
+    assert books.account.topped_up_cents == 0
+
+
+def test_an_account_granted_without_territories_can_be_topped_up_by_no_authority(books: Books):
+    account = grant_account(books.campaign, "teacher-elsewhere", "g#0", "operator", START)
+    account.collect_events()
+    with pytest.raises(OutsideTerritory):
+        top_up(CID, "teacher-elsewhere", "t1", 2200).apply_to(account)
+    assert account.topped_up_cents == 0 and account.pending_events == []
+
+
+def test_a_top_up_whose_kind_is_not_the_authority_s_level_or_that_names_no_territory_is_refused():
+    with pytest.raises(InvalidInput, match="is a commune, not a region"):
+        replace(top_up(CID, TEACHER, "t1", 2200), kind=TopUpKind.REGION)
+    with pytest.raises(InvalidIdentifier):
+        top_up(CID, TEACHER, "t1", 2200, authority="mairie-de-paris")
+
+
 def test_year_end_expiry_is_refused_while_the_campaign_runs(books: Books):
     expire = ExpireRemainder(campaign_id=CID, teacher_id=TEACHER, by="operator", now=END - SECOND)
     books.refused(expire, OutsideValidity)
@@ -412,7 +445,7 @@ def test_a_key_reused_with_another_request_is_refused(books: Books):
     h2 = derived_id(books.account.id, "place_hold", "h2")
     reused = [
         top_up(CID, TEACHER, "t1", 2300),
-        top_up(CID, TEACHER, "t1", 2200, authority="region-idf"),
+        top_up(CID, TEACHER, "t1", 2200, authority="region-11"),
         place(CID, TEACHER, "h1", 3001),
         replace(place(CID, TEACHER, "h1", 3000), ttl_s=60),
         replace(place(CID, TEACHER, "h1", 3000), vendor_id="vendor-2"),

@@ -24,7 +24,13 @@ from api.tokens import (
     public_key_pem,
     read_signing_key,
 )
-from ledger.errors import InvalidInput, InvalidSigningKey, InvalidToken, TokenExpired
+from ledger.errors import (
+    InvalidIdentifier,
+    InvalidInput,
+    InvalidSigningKey,
+    InvalidToken,
+    TokenExpired,
+)
 from ledger.settings import Settings
 
 NOW = 1_820_000_000  # 2027-09-02, Unix seconds
@@ -66,6 +72,14 @@ def test_an_issued_token_verifies_as_its_subject_in_its_role():
     caller = verifier().verify(TOKEN, now=NOW + 10)
     assert caller == Caller(subject="teacher-42", role=Role.TEACHER, expires_at=NOW + 3600)
     assert caller.name == "teacher:teacher-42"
+
+
+def test_an_authority_s_token_must_name_its_territory():
+    token = issue_token(KEY, subject="departement-974", role=Role.AUTHORITY, now=NOW)
+    assert verifier().verify(token, now=NOW).subject == "departement-974"
+    for subject in ("mairie-de-paris", "commune-demo", "region-99"):
+        with pytest.raises(InvalidIdentifier):
+            issue_token(KEY, subject=subject, role=Role.AUTHORITY, now=NOW)
 
 
 def test_the_payload_is_compact_json_with_sorted_keys():
