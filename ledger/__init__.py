@@ -46,4 +46,34 @@ Glossary: one word per concept, never a second meaning.
 - **reconciliation**: statement lines against the transfers we expected: *matched*,
   *unmatched* (with a reason), *duplicate*, or *missing*; every line and every expected
   payment lands in exactly one of them.
+
+Device banks (banques solidaires du numérique éducatif):
+
+- **device**: a donated laptop, desktop or tablet, known by its donor and serial number;
+  it moves through *stages*: *pledged*, *collected*, *received*, *diagnosed*, *wiped*, then
+  *refurbished* or *scrapped* (and *recycled*); a refurbished one is *allocated*,
+  *delivered*, and may be *returned*, *repaired* and allocated again.
+- **donor**: a company (by its SIRET) or a person (an opaque reference) who *pledges*
+  devices; donors need no approval.
+- **party**: who gives, holds or receives a device: `company:`, `individual:`,
+  `organisation:` or `school:` followed by its identifier.
+- **organisation**: a collector, refurbisher or education service, known by its SIRET, that
+  acts in a role only while the operator's **approval** for it is in force; an approval is
+  *approved* and may be *withdrawn*.
+- **handover**: a device passing from one party to another: *handed over*, it awaits the
+  receiver, and ends *confirmed* by the receiver or *revoked* by the giver.
+- **custody chain**: the spells of a device's holders, each from its confirmed handover to
+  the next.
+- **lot**: devices that travel together (a collection round, a delivery batch); an action
+  on a lot is recorded for all its devices or for none.
+- **grade**: the refurbisher's diagnosis of a device: A, B, C or *unfit* (scrapped only).
+- **erasure certificate**: the proof of a device's wipe: its method, the certificate's id
+  and SHA-256; a device has one.
+- **allocation**: a device destined for a pupil (an opaque id) of a school (its UAI).
+- **territory**: a place whose money is accounted for. For the teacher's credit, the area
+  of a local authority, `level:code` (`commune:75056`, `departement:974`, `region:11`,
+  `ledger.authorities`): a teacher's account records its school's, and an authority tops up
+  only the teachers of its own. For the device banks, a territory of the pilot (a metropolis
+  or overseas), registered by the operator with its programme budget; a refurbishment or
+  repair is *charged* to it, at most 60 € per device.
 """

@@ -25,6 +25,18 @@ claimed captures has a payable balance of zero. A refund after approval leaves t
 account below zero by what the vendor owes back (a debit note, `ledger.debit_notes`) until a
 later batch deducts it.
 
+The device banks have accounts of their own (`DEVICE_BANK_ACCOUNT_KINDS`):
+
+| kind                  | name                                    | holds                          |
+|-----------------------|-----------------------------------------|--------------------------------|
+| `territory_budget`    | `territory_budget:{territory id}`       | programme budget not yet spent |
+| `refurbisher_payable` | `refurbisher_payable:{organisation id}` | owed to a refurbisher for work |
+
+Registering a territory moves its budget from its funder; each refurbishment or repair
+charged to it (`Territory.Charged`) moves its cost to the refurbisher's payable account.
+The device's own events (`Device.Refurbished`, `Device.Repaired`) carry the same cost for
+the record and post nothing: the charge, saved with them, is the one movement.
+
 This mapping is a pure function of the event: projections fold it, tests fold it, and an
 auditor replaying the log gets the same books.
 """
@@ -40,6 +52,7 @@ from ledger.claims import Claim
 from ledger.credits import CreditAccount
 from ledger.debit_notes import VendorDebits
 from ledger.payments import PaymentBatch
+from ledger.territories import Territory
 
 ACCOUNT_KINDS = (
     "funder",
@@ -50,6 +63,8 @@ ACCOUNT_KINDS = (
     "withheld",
     "bank",
 )
+# Kept apart from ACCOUNT_KINDS, whose order the audit API's examples pair with figures.
+DEVICE_BANK_ACCOUNT_KINDS = ("territory_budget", "refurbisher_payable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +100,14 @@ def withheld(vendor_id: str) -> str:
 
 def bank(vendor_id: str) -> str:
     return f"bank:{vendor_id}"
+
+
+def territory_budget(territory_id: UUID) -> str:
+    return f"territory_budget:{territory_id}"
+
+
+def refurbisher_payable(organisation_id: UUID) -> str:
+    return f"refurbisher_payable:{organisation_id}"
 
 
 def account_kind(account: str) -> str:
@@ -173,6 +196,18 @@ def _batch_paid(e: PaymentBatch.MarkedPaid) -> Iterator[Posting]:
         yield Posting(vendor_payable(vendor_id), bank(vendor_id), cents)
 
 
+# Device banks --------------------------------------------------------------------------
+
+
+def _territory_registered(e: Territory.Registered) -> Iterator[Posting]:
+    yield Posting(funder(e.funder_id), territory_budget(e.originator_id), e.budget_cents)
+
+
+def _territory_charged(e: Territory.Charged) -> Iterator[Posting]:
+    budget = territory_budget(e.originator_id)
+    yield Posting(budget, refurbisher_payable(e.refurbisher_id), e.amount_cents)
+
+
 _HANDLERS = {
     Campaign.Opened: _opened,
     Campaign.Closed: _closed,
@@ -187,6 +222,8 @@ _HANDLERS = {
     Claim.Approved: _claim_approved,
     PaymentBatch.MarkedPaid: _batch_paid,
     VendorDebits.NoteRaised: _debit_note_raised,
+    Territory.Registered: _territory_registered,
+    Territory.Charged: _territory_charged,
 }
 
 # The topics a balances projection must read: every event that can move money.

@@ -19,11 +19,14 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import Environment
 
 from ledger.catalogue import SchoolLevel
+from ledger.device_records import DeviceGrade, DeviceKind, DeviceStage, WipeMethod
 from ledger.eligibility import Label, ResourceKind
 from ledger.errors import ConcurrencyConflict
 from ledger.holds import HoldStatus, TopUpKind
+from ledger.parties import PartyRole
 from ledger.settings import Settings
 from ledger.store import APPLICATION_NAME, backoff
+from ledger.territories import TerritoryKind
 from ledger.transcoding import MsgpackTranscoder
 
 AGGREGATE_CACHE_SIZE = 1000  # aggregates kept between reads, per application
@@ -33,7 +36,20 @@ T = TypeVar("T")
 # Every enum any event in the log holds, whichever context wrote it: every application reads
 # the whole log (projections, audits, replays), so each must decode every event. Stored by
 # class name (see `ledger.transcoding`).
-EVENT_ENUMS: tuple[type[Enum], ...] = (TopUpKind, HoldStatus, Label, ResourceKind, SchoolLevel)
+EVENT_ENUMS: tuple[type[Enum], ...] = (
+    TopUpKind,
+    HoldStatus,
+    Label,
+    ResourceKind,
+    SchoolLevel,
+    # Device banks.
+    DeviceKind,
+    DeviceStage,
+    DeviceGrade,
+    WipeMethod,
+    PartyRole,
+    TerritoryKind,
+)
 
 
 class LedgerApplication(Application):
