@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 import migrations
 from ledger.catalogue_app import Catalogue
 from ledger.claims_desk import ClaimsDesk
+from ledger.device_bank import DeviceBank
 from ledger.errors import InvalidInput, SchemaNotMigrated, StoreUnavailable
 from ledger.redemptions import Redemptions
 from ledger.reimbursement import default_rule_book
@@ -18,12 +19,14 @@ from ledger.settings import Settings
 from ledger.vendor_directory import VendorDirectory
 from ledger.vouchers import VoucherLedger
 from projections.balances import Balances, BalancesProjection
+from projections.device_pipeline import DevicePipeline
+from projections.devices import DevicePipelineProjection
 from projections.engine import create_read_engine
 from projections.indicators import Indicators, IndicatorsProjection
 from projections.runner import ProjectionRunner
 from projections.vendors import VendorStatementProjection, VendorStatements
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 
 @dataclass
@@ -34,6 +37,7 @@ class Services:
     catalogue: Catalogue
     desk: ClaimsDesk
     redemptions: Redemptions  # one save per redemption; the demo adds a group committer
+    devices: DeviceBank
     engine: Engine
     balances: Balances
     balances_runner: ProjectionRunner
@@ -41,9 +45,11 @@ class Services:
     vendor_statements_runner: ProjectionRunner
     indicators: Indicators
     indicators_runner: ProjectionRunner
+    device_pipeline: DevicePipeline
+    device_pipeline_runner: ProjectionRunner
 
     def close(self) -> None:
-        for app in (self.ledger, self.vendors, self.catalogue, self.desk):
+        for app in (self.ledger, self.vendors, self.catalogue, self.desk, self.devices):
             app.close()
         self.engine.dispose()
 
@@ -76,6 +82,7 @@ def build_services(settings: Settings) -> Services:
         catalogue=catalogue,
         desk=ClaimsDesk(settings, default_rule_book()),
         redemptions=Redemptions(ledger, vendors, catalogue),
+        devices=DeviceBank(settings),
         engine=engine,
         balances=Balances(engine),
         balances_runner=ProjectionRunner(ledger, engine, BalancesProjection()),
@@ -83,4 +90,6 @@ def build_services(settings: Settings) -> Services:
         vendor_statements_runner=ProjectionRunner(ledger, engine, VendorStatementProjection()),
         indicators=Indicators(engine),
         indicators_runner=ProjectionRunner(ledger, engine, IndicatorsProjection()),
+        device_pipeline=DevicePipeline(engine),
+        device_pipeline_runner=ProjectionRunner(ledger, engine, DevicePipelineProjection()),
     )

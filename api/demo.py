@@ -10,7 +10,8 @@ expire; one vendor is suspended for the winter and its orders are refused meanwh
 end of the winter and again in spring, vendors claim their redemptions and are paid by a
 SEPA batch reconciled with the bank's statement; a refund after payment raises a debit note
 that the next batch deducts. At the year's end the unspent credit returns to the funders.
-Then the read models catch up and the books are printed: the trial balance is zero.
+Then a donation drive takes donated computers to pupils (`api.demo_devices`), and the read
+models catch up and the books are printed: the trial balance is zero.
 
 Simulated time is passed to every command, so the same seed gives the same books.
 """
@@ -31,6 +32,7 @@ from tqdm import tqdm
 
 from api.bootstrap import Services
 from api.demo_chain import Chain, Sale, open_market
+from api.demo_devices import print_drive, print_pipeline, run_drive
 from api.render import print_balances, print_indicators, print_vendor_statements
 from ledger.batching import GroupCommitter
 from ledger.commands import AccountCommand, CaptureHold, HoldReceipt, Refund, ReleaseHold, TopUp
@@ -58,6 +60,9 @@ RULE = EligibilityRule.labelled(
     [Label.RECONNU_INTERET_PEDAGOGIQUE], {ResourceKind.TRAINING: TRAINING_CAP_CENTS}
 )
 DAY = timedelta(days=1)
+# The donation drive's size: a computer donated for every hundred teachers, per territory.
+TEACHERS_PER_DEVICE = 100
+MIN_DEVICES_PER_TERRITORY = 4
 TURN = timedelta(minutes=10)  # between a teacher's two orders; each is captured 20 min later
 # The calendar of the simulated year.
 MARKET_OPENS = datetime(2027, 6, 1, 9, tzinfo=UTC)
@@ -159,6 +164,8 @@ def run_demo(services: Services, plan: DemoPlan, out: TextIO) -> DemoTally:
     )
     year_end(services, campaign_id, plan, out)
     print_tally(tally, out)
+    per_territory = max(MIN_DEVICES_PER_TERRITORY, plan.teachers // TEACHERS_PER_DEVICE)
+    print_drive(run_drive(services.devices, per_territory, plan.seed, key), out)
     catch_up_and_print(services, chain, plan, out)
     return tally
 
@@ -382,6 +389,7 @@ def catch_up_and_print(services: Services, chain: Chain, plan: DemoPlan, out: Te
         ("balances", services.balances_runner),
         ("vendor statements", services.vendor_statements_runner),
         ("indicators", services.indicators_runner),
+        ("device pipeline", services.device_pipeline_runner),
     )
     for name, runner in runners:
         with bar(plan.show_progress, None, f"{name} projection") as progress:
@@ -389,6 +397,7 @@ def catch_up_and_print(services: Services, chain: Chain, plan: DemoPlan, out: Te
     statements = services.vendor_statements.statements(*STATEMENT_PERIOD)
     print(f"\nVendor statements, {STATEMENT_PERIOD[0]} to {STATEMENT_PERIOD[1]}", file=out)
     print_vendor_statements(statements, chain.market.names, out)
+    print_pipeline(services.device_pipeline, chain.campaign_key, out)
     print("\nIndicators (the paper's)", file=out)
     print_indicators(services.indicators.current(), out)
     print("\nBalances by account kind (funders run negative: what they put in, net)", file=out)

@@ -30,6 +30,7 @@ from api.tokens import TokenVerifier, load_or_create_signing_key
 from ledger.batching import GroupCommitter
 from ledger.catalogue_app import Catalogue
 from ledger.claims_desk import ClaimsDesk
+from ledger.device_bank import DeviceBank
 from ledger.redemptions import Redemptions
 from ledger.references import FreshEnough
 from ledger.reimbursement import default_rule_book
@@ -38,6 +39,7 @@ from ledger.vendor_directory import VendorDirectory
 from ledger.vouchers import VoucherLedger
 from projections.balances import Balances, BalancesProjection
 from projections.catalogue import CatalogueProjection, CatalogueView
+from projections.devices import DevicePipelineProjection
 from projections.engine import create_read_engine
 from projections.indicators import Indicators, IndicatorsProjection
 from projections.runner import ProjectionRunner
@@ -58,6 +60,7 @@ class Services:
     vendors: VendorDirectory
     catalogue: Catalogue
     desk: ClaimsDesk
+    devices: DeviceBank
     committer: GroupCommitter
     redemptions: Redemptions
     engine: Engine
@@ -88,7 +91,7 @@ class Services:
         """Let running work finish, then the committer's queue, then close the stores."""
         self.executor.shutdown(wait=True)
         self.committer.close()
-        for app in (self.vouchers, self.vendors, self.catalogue, self.desk):
+        for app in (self.vouchers, self.vendors, self.catalogue, self.desk, self.devices):
             app.close()
         self.engine.dispose()
 
@@ -113,6 +116,7 @@ def build_services(settings: Settings) -> Services:
         vendors=vendors,
         catalogue=catalogue,
         desk=ClaimsDesk(settings, default_rule_book()),
+        devices=DeviceBank(settings),
         committer=committer,
         redemptions=Redemptions(
             vouchers, vendors, catalogue, committer, FreshEnough(REFERENCE_MAX_AGE_MS)
@@ -140,6 +144,7 @@ def projection_runners(vouchers: VoucherLedger, engine: Engine) -> dict[str, Pro
             CatalogueProjection(),
             VendorStatementProjection(),
             IndicatorsProjection(),
+            DevicePipelineProjection(),
         )
     }
 

@@ -1,9 +1,20 @@
 """The read-model tables, as SQLAlchemy Core objects (created by `migrations/`): projection
-positions and balances (0002); the catalogue, vendor statements and indicators (0003)."""
+positions and balances (0002); the catalogue, vendor statements and indicators (0003); the
+device banks' pipeline (0007)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
 metadata = MetaData()
 
@@ -110,4 +121,41 @@ indicator_resources = Table(
     Column("vendor_id", String(VENDOR_ID_LENGTH), nullable=False),
     Column("is_listed", Boolean, nullable=False),
     Column("is_french", Boolean, nullable=False),
+)
+
+# Device banks (migration 0007): one row per device, and one per stay of a device in a stage.
+PARTY_LENGTH = 80  # `individual:` and an opaque reference of at most 64 characters
+STAGE_LENGTH = 16
+
+device_pipeline = Table(
+    "device_pipeline",
+    metadata,
+    Column("device_id", String(ID_LENGTH), primary_key=True),
+    Column("territory_id", String(ID_LENGTH), nullable=False),
+    Column("donor", String(PARTY_LENGTH), nullable=False),
+    Column("kind", String(STAGE_LENGTH), nullable=False),
+    Column("serial_number", String(64), nullable=False),
+    Column("make", String(100), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("pledged_at", DateTime(timezone=True), nullable=False),
+    Column("refurbisher", String(PARTY_LENGTH), nullable=True),  # none before it is received
+    Column("stage", String(STAGE_LENGTH), nullable=False),
+    Column("stage_entered_at", DateTime(timezone=True), nullable=False),
+    Column("stay", Integer, nullable=False),  # its current stay's number among all its stays
+    Column("certificate_id", String(64), nullable=True),  # its erasure certificate, once wiped
+    _cents("charged_cents"),  # refurbishment and repairs charged to the programme
+    Column("times_delivered", Integer, nullable=False),
+)
+
+device_stage_stays = Table(
+    "device_stage_stays",
+    metadata,
+    Column("device_id", String(ID_LENGTH), primary_key=True),
+    Column("stay", Integer, primary_key=True),
+    Column("stage", String(STAGE_LENGTH), nullable=False),
+    Column("territory_id", String(ID_LENGTH), nullable=False),
+    Column("refurbisher", String(PARTY_LENGTH), nullable=True),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("left_at", DateTime(timezone=True), nullable=True),  # none while in the stage
+    Column("lead_time_s", BigInteger, nullable=True),
 )

@@ -19,8 +19,12 @@ def run_machine(
     with `share` of its examples (a machine whose examples cost more runs fewer)."""
     machine = type("Machine", (base,), {"store_factory": staticmethod(store_factory)})
     examples = max(1, round(settings.default.max_examples * share))
+    suppressed = [*settings.default.suppress_health_check, *getattr(base, "suppressed", ())]
     machine.TestCase.settings = settings(
-        settings.default, stateful_step_count=steps, max_examples=examples
+        settings.default,
+        stateful_step_count=steps,
+        max_examples=examples,
+        suppress_health_check=suppressed,
     )
     machine.TestCase().runTest()
 

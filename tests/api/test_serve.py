@@ -178,12 +178,7 @@ async def test_serve_answers_on_sqlite_then_stops_cleanly_on_sigterm(
                 problem = await response.json(content_type=None)
             assert (response.status, problem["code"]) == (404, "credit_account_not_found")
             # The projector process follows the log: each read model has its position.
-            assert await projected(sqlite_url) == {
-                "balances",
-                "catalogue",
-                "indicators",
-                "vendor_statements",
-            }
+            assert await projected(sqlite_url) == READ_MODELS
         assert served.stop() == 0
     assert "projector stopped" in served.err_text()  # it stopped with the server
     assert f"http://127.0.0.1:{served.port}" in served.out_text()
@@ -191,15 +186,18 @@ async def test_serve_answers_on_sqlite_then_stops_cleanly_on_sigterm(
     assert "Traceback" not in served.err_text()
 
 
+READ_MODELS = {"balances", "catalogue", "indicators", "vendor_statements", "device_pipeline"}
+
+
 async def projected(url: str, within_s: float = 20.0) -> set[str]:
-    """The read models with a position, once all four have one (or what there is)."""
+    """The read models with a position, once all have one (or what there is)."""
     engine = create_engine(Settings(database_url=url).store.sqlalchemy_url())
     try:
         deadline = time.monotonic() + within_s
         while True:
             with engine.connect() as conn:
                 names = set(conn.execute(select(projection_positions.c.projection)).scalars())
-            if len(names) >= 4 or time.monotonic() > deadline:
+            if len(names) >= len(READ_MODELS) or time.monotonic() > deadline:
                 return names
             await asyncio.sleep(0.1)
     finally:
