@@ -69,6 +69,8 @@ Device banks (banques solidaires du numérique éducatif):
 - **grade**: the refurbisher's diagnosis of a device: A, B, C or *unfit* (scrapped only).
 - **erasure certificate**: the proof of a device's wipe: its method, the certificate's id
   and SHA-256; a device has one.
+- **stay**: the time a device spends in one stage, from the event that entered it to the
+  one that left it; lead times per stage are taken over stays (`projections.devices`).
 - **allocation**: a device destined for a pupil (an opaque id) of a school (its UAI).
 - **territory**: a place whose money is accounted for. For the teacher's credit, the area
   of a local authority, `level:code` (`commune:75056`, `departement:974`, `region:11`,
