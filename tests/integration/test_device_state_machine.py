@@ -12,6 +12,9 @@ step:
 - every delivered device has exactly one wipe certificate, an unbroken custody chain from
   its donor to the school of its pupil, and an allocation;
 - replaying each device from the store gives the live state;
+- the pipeline read model, caught up in pages of five events, counts the devices in each
+  stage as the devices themselves say, and a fold of the log gives each device's stage and
+  charges;
 - the books balance: each territory has spent at most its budget, each device at most
   60 €, the trial balance of the log's postings is zero.
 """
@@ -19,6 +22,7 @@ step:
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from datetime import timedelta
 from uuid import UUID
 
@@ -36,6 +40,10 @@ from ledger.lots import lot_id
 from ledger.parties import organisation, school
 from ledger.settings import Settings
 from ledger.territories import MAX_CHARGE_PER_DEVICE_CENTS, territory_id
+from projections.device_pipeline import DevicePipeline
+from projections.devices import DevicePipelineProjection, fold
+from projections.engine import create_read_engine
+from projections.runner import ProjectionRunner
 from tests import helpers
 from tests.stateful import run_on_postgresql, run_on_sqlite
 
@@ -80,7 +88,13 @@ class DeviceMachine(RuleBasedStateMachine):
 
     @initialize()
     def open_the_programme(self) -> None:
-        self.bank = DeviceBank(Settings(database_url=type(self).store_factory()))
+        settings = Settings(database_url=type(self).store_factory())
+        self.bank = DeviceBank(settings)
+        self.engine = create_read_engine(settings)
+        self.runner = ProjectionRunner(
+            self.bank, self.engine, DevicePipelineProjection(), page_size=5
+        )
+        self.pipeline = DevicePipeline(self.engine)
         self.now = helpers.START
         self.serials = itertools.count()
         for code, budget in TERRITORIES.items():
@@ -104,6 +118,7 @@ class DeviceMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if hasattr(self, "bank"):
             self.bank.close()
+            self.engine.dispose()
 
     # Running actions -------------------------------------------------------------------
 
@@ -387,6 +402,20 @@ class DeviceMachine(RuleBasedStateMachine):
                 assert len(wipes) == 1 and device.wipe_certificate is not None
                 assert chain[-1].holder == school(device.allocation.school_uai)
                 assert chain[-1].until is None
+
+    @invariant()
+    def the_pipeline_read_model_counts_what_the_devices_say(self) -> None:
+        if not hasattr(self, "bank"):
+            return
+        self.runner.catch_up()
+        live = Counter(self.bank.get_device(d).stage for d in self.ids)
+        assert {s: n for s, n in self.pipeline.by_stage().items() if n} == live
+        notifications = self.bank.recorder.select_notifications(start=None, limit=100_000)
+        folded = fold(self.bank.mapper.to_domain_event(n) for n in notifications)
+        for device_id in self.ids:
+            row = folded.devices[str(device_id)]
+            device = self.bank.get_device(device_id)
+            assert (row.stage, row.charged_cents) == (device.stage.value, device.charged_cents)
 
     @invariant()
     def the_books_balance_and_no_budget_is_overspent(self) -> None:
