@@ -22,6 +22,12 @@ class Role(Enum):
     COMMITTEE = "committee"  # the labelling committee
     AUTHORITY = "authority"  # a local authority
     AUDITOR = "auditor"
+    # The device banks (`api.parties` maps their subjects to the domain's parties).
+    DONOR = "donor"  # a company or a person that gives devices
+    COLLECTOR = "collector"
+    REFURBISHER = "refurbisher"
+    EDUCATION_SERVICE = "education_service"  # rectorat, académie: allocates to pupils
+    SCHOOL = "school"
 
 
 ALL_ROLES = frozenset(Role)
@@ -31,7 +37,7 @@ ALL_ROLES = frozenset(Role)
 class Caller:
     """Who is calling: from a verified bearer token or API key."""
 
-    subject: str  # teacher id, vendor id, authority id, or a staff member's id
+    subject: str  # teacher id, vendor id, authority id, a party, or a staff member's id
     role: Role
     expires_at: int = 0  # Unix seconds; 0 for API keys (revocable instead)
     scopes: frozenset[str] = frozenset()  # API keys: the operations they may call; empty = all
@@ -78,7 +84,7 @@ class Operation:
     method: str  # GET, POST, PUT, DELETE
     path: str  # aiohttp style: /v1/holds/{code}
     summary: str
-    tag: str  # teacher, vendor, operator, committee, authority, auditor, system
+    tag: str  # a role (teacher, vendor, operator, donor, refurbisher, …) or system
     roles: frozenset[Role]
     handler: Handler
     response: JSON  # JSON schema of the success body

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from api.parties import PARTY_ROLES, subject_party
 from api.spec import Caller, Role
 from ledger.authorities import authority_territory
 from ledger.errors import InvalidInput, InvalidSigningKey, InvalidToken, TokenExpired
@@ -130,7 +131,8 @@ def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
 
 
 def check_subject(subject: str) -> str:
-    """Subjects are opaque ids (a teacher id, a vendor id, a staff member's id)."""
+    """Subjects are opaque ids (a teacher id, a vendor id, a staff member's id), or a
+    device bank's party (`api.parties`)."""
     if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
         raise InvalidInput(
             f"a subject must be 1 to {MAX_SUBJECT_CHARS} characters of letters, digits "
@@ -149,6 +151,8 @@ def issue_token(
     check_subject(subject)
     if role is Role.AUTHORITY:
         authority_territory(subject)  # an authority acts under the id of its territory
+    if role in PARTY_ROLES:
+        subject_party(role, subject)  # a device bank's party acts under its own name
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not 1 <= ttl_s <= MAX_TTL_S:
         raise InvalidInput(f"a token lives 1 to {MAX_TTL_S} seconds (30 days)", field="ttl_s")
     claims = {"sub": subject, "role": role.value, "iat": now, "exp": now + ttl_s}

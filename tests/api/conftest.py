@@ -14,6 +14,7 @@ from api.app import create_app
 from api.spec import Role
 from api.tokens import generate_key_file, issue_token, load_or_create_signing_key
 from ledger.catalogue_app import Catalogue
+from ledger.device_bank import DeviceBank
 from ledger.eligibility import ResourceKind
 from ledger.settings import Settings
 from ledger.vendor_directory import VendorDirectory
@@ -40,10 +41,11 @@ class Api:
         self.vouchers = VoucherLedger(settings)
         self.vendors = VendorDirectory(settings)
         self.catalogue = Catalogue(settings)
+        self.devices = DeviceBank(settings)
         self.serial = 0
 
     def close(self) -> None:
-        for app in (self.vouchers, self.vendors, self.catalogue):
+        for app in (self.vouchers, self.vendors, self.catalogue, self.devices):
             app.close()
 
     def token(self, role: str, subject: str) -> dict[str, str]:

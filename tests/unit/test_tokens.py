@@ -82,6 +82,36 @@ def test_an_authority_s_token_must_name_its_territory():
             issue_token(KEY, subject=subject, role=Role.AUTHORITY, now=NOW)
 
 
+@pytest.mark.parametrize(
+    ("role", "subject"),
+    [
+        (Role.DONOR, "company:38012986646850"),
+        (Role.DONOR, "individual:donor-81f2"),
+        (Role.REFURBISHER, "organisation:55210055400013"),
+        (Role.SCHOOL, "school:0750655E"),
+    ],
+)
+def test_a_device_bank_token_names_its_party_as_the_domain_spells_it(role, subject):
+    token = issue_token(KEY, subject=subject, role=role, now=NOW)
+    assert verifier().verify(token, now=NOW).subject == subject
+
+
+@pytest.mark.parametrize(
+    ("role", "subject"),
+    [
+        (Role.DONOR, "organisation:55210055400013"),  # an organisation does not donate here
+        (Role.COLLECTOR, "company:55210055400013"),
+        (Role.REFURBISHER, "organisation:55210055400014"),  # its Luhn digit is wrong
+        (Role.EDUCATION_SERVICE, "organisation:552.100.554.00013"),  # not compact
+        (Role.SCHOOL, "school:0750655e"),
+        (Role.SCHOOL, "0750655E"),
+    ],
+)
+def test_a_device_bank_token_naming_no_party_of_its_role_is_refused(role, subject):
+    with pytest.raises(InvalidInput, match="subject"):
+        issue_token(KEY, subject=subject, role=role, now=NOW)
+
+
 def test_the_payload_is_compact_json_with_sorted_keys():
     payload = unb64(TOKEN.split(".")[1])
     assert payload == b'{"exp":1820003600,"iat":1820000000,"role":"teacher","sub":"teacher-42"}'
