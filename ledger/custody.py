@@ -250,7 +250,7 @@ class DeviceCustody(Aggregate):
         """Allocate a refurbished device to a pupil of a school."""
         education_service.check_acts_as(PartyRole.EDUCATION_SERVICE)
         allocation = (check_pupil(pupil_id), check_uai(school_uai))
-        if self.allocation is not None and self.allocation.key == allocation:
+        if self._allocated_already(education_service, allocation):
             return
         self._check_allocator((DeviceStage.REFURBISHED,), "allocate")
         self.trigger_event(
@@ -269,7 +269,7 @@ class DeviceCustody(Aggregate):
         """Give an allocated device to another pupil; once delivered, of the same school."""
         education_service.check_acts_as(PartyRole.EDUCATION_SERVICE)
         allocation = (check_pupil(pupil_id), check_uai(school_uai))
-        if self.allocation is not None and self.allocation.key == allocation:
+        if self._allocated_already(education_service, allocation):
             return
         stages = (DeviceStage.ALLOCATED, DeviceStage.DELIVERED)
         self._check_allocator(stages, "reallocate")
@@ -289,6 +289,16 @@ class DeviceCustody(Aggregate):
         )
 
     # Guards and queries ------------------------------------------------------------------
+
+    def _allocated_already(self, education_service: Actor, allocation: tuple[str, str]) -> bool:
+        """A retried allocation: the same pupil and school, by the same education service
+        (another one is not told of it: it goes on to be refused)."""
+        done = self.allocation
+        return (
+            done is not None
+            and done.key == allocation
+            and done.education_service == education_service.party
+        )
 
     @property
     def holder(self) -> str:

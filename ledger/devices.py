@@ -99,7 +99,7 @@ class Device(DeviceCustody):
             device.awaiting = device.revoked = None
             device.diagnosis = device.wipe_certificate = device.allocation = None
             device.works = device.allocations = ()
-            device.scrap_reason = None
+            device.scrap_reason = device.diagnosed_by_party = device.scrapped_by_party = None
 
     class Diagnosed(DeviceCustody.Event):
         refurbisher: str
@@ -110,6 +110,7 @@ class Device(DeviceCustody):
 
         def apply(self, device: Device) -> None:
             device.diagnosis = (self.grade, self.findings)
+            device.diagnosed_by_party = self.refurbisher
             device.stage = DeviceStage.DIAGNOSED
 
     class Wiped(DeviceCustody.Event):
@@ -162,6 +163,7 @@ class Device(DeviceCustody):
 
         def apply(self, device: Device) -> None:
             device.scrap_reason = self.reason
+            device.scrapped_by_party = self.refurbisher
             device.stage = DeviceStage.SCRAPPED
 
     # Pledging ----------------------------------------------------------------------------
@@ -218,8 +220,8 @@ class Device(DeviceCustody):
         refurbisher.check_acts_as(PartyRole.REFURBISHER)
         grade = check_choice(DeviceGrade, grade, "grade")
         findings = check_text(findings, "findings", MAX_FINDINGS_LENGTH) if findings else ""
-        if self.diagnosis == (grade, findings):
-            return
+        if (self.diagnosis, self.diagnosed_by_party) == ((grade, findings), refurbisher.party):
+            return  # a retry, by the refurbisher that diagnosed it
         self._check_work(refurbisher, (DeviceStage.RECEIVED,), "diagnose")
         self.trigger_event(
             self.Diagnosed,
@@ -246,8 +248,9 @@ class Device(DeviceCustody):
         method, certificate_id, sha256 = check_wipe(method, certificate_id, certificate_sha256)
         done = self.wipe_certificate
         if done is not None:
-            if (done.method, done.certificate_id, done.sha256) == (method, certificate_id, sha256):
-                return
+            same = (done.method, done.certificate_id, done.sha256, done.refurbisher)
+            if same == (method, certificate_id, sha256, refurbisher.party):
+                return  # a retry, by the refurbisher that wiped it
             raise WipeAlreadyCertified(
                 f"the device was wiped under certificate {done.certificate_id}",
                 certificate_id=done.certificate_id,
@@ -277,8 +280,13 @@ class Device(DeviceCustody):
         """Refurbish a wiped device; its cost is charged to its territory's budget."""
         refurbisher.check_acts_as(PartyRole.REFURBISHER)
         parts, cost_cents = check_parts(parts), check_cost(cost_cents)
-        if self.works and (self.works[0].parts, self.works[0].cost_cents) == (parts, cost_cents):
-            return
+        first = self.works[0] if self.works else None
+        if first and (first.parts, first.cost_cents, first.refurbisher) == (
+            parts,
+            cost_cents,
+            refurbisher.party,
+        ):
+            return  # a retry, by the refurbisher that did the work
         self._check_work(refurbisher, (DeviceStage.WIPED,), "refurbish")
         if self.diagnosis is not None and self.diagnosis[0] is DeviceGrade.UNFIT:
             raise DeviceUnfit("a device graded unfit is scrapped, not refurbished")
@@ -306,8 +314,10 @@ class Device(DeviceCustody):
         """Repair a returned device for its next pupil; its cost is charged as well."""
         refurbisher.check_acts_as(PartyRole.REFURBISHER)
         parts, cost_cents = check_parts(parts), check_cost(cost_cents)
-        if self.stage is DeviceStage.REFURBISHED and self._last_repair_was(parts, cost_cents):
-            return
+        if self.stage is not DeviceStage.RETURNED and self._last_repair_was(
+            parts, cost_cents, refurbisher.party
+        ):
+            return  # a retry (even once the device went on to a pupil), by the same refurbisher
         self._check_work(refurbisher, (DeviceStage.RETURNED,), "repair")
         self._charge(refurbisher, cost_cents, territory, by, now)
         self.trigger_event(
@@ -324,8 +334,8 @@ class Device(DeviceCustody):
         """Scrap a wiped or returned device for recycling."""
         refurbisher.check_acts_as(PartyRole.REFURBISHER)
         reason = check_reason(reason)
-        if self.scrap_reason == reason:
-            return
+        if (self.scrap_reason, self.scrapped_by_party) == (reason, refurbisher.party):
+            return  # a retry, by the refurbisher that scrapped it
         self._check_work(refurbisher, (DeviceStage.WIPED, DeviceStage.RETURNED), "scrap")
         self.trigger_event(
             self.Scrapped,
@@ -342,10 +352,10 @@ class Device(DeviceCustody):
     def charged_cents(self) -> int:
         return sum(work.cost_cents for work in self.works)
 
-    def _last_repair_was(self, parts: Parts, cost_cents: int) -> bool:
+    def _last_repair_was(self, parts: Parts, cost_cents: int, refurbisher: str) -> bool:
         last = self.works[-1] if self.works else None
-        done = (last.is_repair, last.parts, last.cost_cents) if last else None
-        return done == (True, parts, cost_cents)
+        done = (last.is_repair, last.parts, last.cost_cents, last.refurbisher) if last else None
+        return done == (True, parts, cost_cents, refurbisher)
 
     def _check_work(self, refurbisher: Actor, stages: tuple[DeviceStage, ...], what: str) -> None:
         """The refurbisher (its role checked first) holds the device, at one of these stages."""

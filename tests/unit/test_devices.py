@@ -413,3 +413,83 @@ def test_the_custody_events_are_recorded_as_the_devices_own():
     # after the device, whichever module defines the half they belong to.
     for name in ("HandedOver", "HandoverConfirmed", "HandoverRevoked", "Allocated"):
         assert get_topic(getattr(Device, name)) == f"ledger.devices:Device.{name}"
+
+
+# Retries come from whoever did the work ------------------------------------------------
+
+OTHER_REFURBISHER = approved("73282932000074", "refurbisher").actor()
+
+
+def test_another_refurbisher_resending_recorded_work_is_refused_not_answered():
+    diagnosed, _ = device_at(DeviceStage.DIAGNOSED)
+    assert_refused(
+        diagnosed,
+        NotCustodian,
+        lambda: diagnosed.diagnose(refurbisher=OTHER_REFURBISHER, grade="B", by="x", now=LATER),
+    )
+    wiped, territory = device_at(DeviceStage.WIPED)
+    certificate = wiped.wipe_certificate
+    assert_refused(
+        wiped,
+        WipeAlreadyCertified,
+        lambda: wiped.wipe(
+            refurbisher=OTHER_REFURBISHER,
+            method="overwrite",
+            certificate_id=certificate.certificate_id,
+            certificate_sha256=certificate.sha256,
+            by="x",
+            now=LATER,
+        ),
+    )
+    refurbished, territory = device_at(DeviceStage.REFURBISHED)
+    assert_refused(
+        refurbished,
+        NotCustodian,
+        lambda: refurbished.refurbish(
+            refurbisher=OTHER_REFURBISHER,
+            parts=("SSD 256 Go",),
+            cost_cents=4500,
+            territory=territory,
+            by="x",
+            now=LATER,
+        ),
+        territory,
+    )
+
+
+def test_a_repair_resent_after_the_device_went_on_to_a_pupil_answers_without_recording():
+    device, territory = device_at(DeviceStage.RETURNED)
+    repair = {"parts": ("écran",), "cost_cents": 800, "territory": territory, "by": "t", "now": NOW}
+    device.repair(refurbisher=REFURBISHER, **repair)
+    allocate(device, pupil="pupil-2")
+    device.collect_events()
+    territory.collect_events()
+    before = (state(device), territory.version)
+    device.repair(refurbisher=REFURBISHER, **repair)  # the client's retry, late
+    assert (state(device), territory.version) == before
+    assert device.pending_events == [] and territory.pending_events == []
+    assert_refused(
+        device,
+        NotCustodian,
+        lambda: device.repair(refurbisher=OTHER_REFURBISHER, **repair),
+        territory,
+    )
+
+
+def test_another_education_service_resending_an_allocation_is_refused_not_answered():
+    device, _ = device_at(DeviceStage.ALLOCATED)
+    other_service = approved("73282932000074", "education_service").actor()
+    done = device.allocation
+    assert_refused(
+        device,
+        DeviceStageConflict,
+        lambda: device.allocate(
+            education_service=other_service,
+            pupil_id=done.pupil_id,
+            school_uai=done.school_uai,
+            by="x",
+            now=LATER,
+        ),
+    )
+    allocate(device)  # the same service's retry answers without recording
+    assert device.pending_events == []
