@@ -22,7 +22,13 @@ from eventsourcing.utils import get_topic
 from api import schemas as s
 from api.common import FOLD_PAGE_SIZE, POSITION, STAFF, iso, parse_moment
 from api.spec import Call, Operation, Reply
-from ledger.accounts import ACCOUNT_KINDS, MONEY_EVENT_TYPES, account_kind, fold
+from ledger.accounts import (
+    ACCOUNT_KINDS,
+    DEVICE_BANK_ACCOUNT_KINDS,
+    MONEY_EVENT_TYPES,
+    account_kind,
+    fold,
+)
 from ledger.errors import InvalidInput
 from ledger.vouchers import VoucherLedger
 from projections.balances import BalancesProjection
@@ -71,6 +77,11 @@ class AsOf:
         return self.position is None and self.at is None
 
 
+# Every kind of account the books post to: the teacher's credit and vendors, then the
+# device banks'.
+KNOWN_KINDS = (*ACCOUNT_KINDS, *DEVICE_BANK_ACCOUNT_KINDS)
+
+
 def as_of(query: dict[str, Any]) -> AsOf:
     if "at" in query and "position" in query:
         raise InvalidInput("ask as of a moment or as of a position, not both", field="/at")
@@ -93,7 +104,7 @@ def fold_as_of(app: VoucherLedger, point: AsOf) -> tuple[dict[str, int], int]:
 
 def totals_by_kind(pairs: Any) -> list[dict[str, Any]]:
     """(kind, cents) pairs summed per kind: every kind of the chart, in its order."""
-    totals = dict.fromkeys(ACCOUNT_KINDS, 0)
+    totals = dict.fromkeys(KNOWN_KINDS, 0)
     for kind, cents in pairs:
         totals[kind] = totals.get(kind, 0) + cents
     return [{"kind": kind, "balance_cents": cents} for kind, cents in totals.items()]
@@ -128,9 +139,9 @@ async def get_balances(call: Call) -> Reply:
 
 def account_name(text: str) -> str:
     kind, _, owner = text.partition(":")
-    if kind not in ACCOUNT_KINDS or not owner:
+    if kind not in KNOWN_KINDS or not owner:
         raise InvalidInput(
-            "an account is named kind:owner, with a kind among " + ", ".join(ACCOUNT_KINDS),
+            "an account is named kind:owner, with a kind among " + ", ".join(KNOWN_KINDS),
             field="/account",
         )
     return text
@@ -163,7 +174,7 @@ AS_OF = {
     "position": {**POSITION, "description": "Books as of this log position (inclusive)."},
 }
 KINDS = s.array(
-    s.obj({"kind": s.TEXT, "balance_cents": s.SIGNED_CENTS}), max_items=len(ACCOUNT_KINDS) + 8
+    s.obj({"kind": s.TEXT, "balance_cents": s.SIGNED_CENTS}), max_items=len(KNOWN_KINDS) + 8
 )
 SOURCE = s.enum("read_model", "log")
 EXAMPLE_KINDS = [

@@ -10,6 +10,7 @@ from api import (
     claims_api,
     device_custody_api,
     device_programme_api,
+    device_reports_api,
     device_uploads,
     devices_api,
     events_api,
@@ -38,4 +39,5 @@ ROUTES: tuple[Operation, ...] = (
     *devices_api.OPERATIONS,
     *device_uploads.OPERATIONS,
     *device_custody_api.OPERATIONS,
+    *device_reports_api.OPERATIONS,
 )

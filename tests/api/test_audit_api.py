@@ -7,8 +7,9 @@ import re
 from datetime import timedelta
 from uuid import UUID
 
+from api.audit_api import KNOWN_KINDS
 from api.routes import ROUTES
-from ledger.accounts import ACCOUNT_KINDS, account_kind, fold
+from ledger.accounts import account_kind, fold
 from tests import helpers
 
 PAGE = 1000
@@ -25,7 +26,7 @@ def fold_up_to(api, position: int | None = None) -> dict[str, int]:
 
 
 def by_kind(balances: dict[str, int]) -> list[dict[str, object]]:
-    totals = dict.fromkeys(ACCOUNT_KINDS, 0)
+    totals = dict.fromkeys(KNOWN_KINDS, 0)
     for account, cents in balances.items():
         totals[account_kind(account)] += cents
     return [{"kind": k, "balance_cents": c} for k, c in totals.items()]
