@@ -25,6 +25,7 @@ from api.spec import Call, Operation, Reply
 from ledger.accounts import (
     ACCOUNT_KINDS,
     DEVICE_BANK_ACCOUNT_KINDS,
+    FUND_ACCOUNT_KINDS,
     MONEY_EVENT_TYPES,
     account_kind,
     fold,
@@ -77,9 +78,9 @@ class AsOf:
         return self.position is None and self.at is None
 
 
-# Every kind of account the books post to: the teacher's credit and vendors, then the
-# device banks'.
-KNOWN_KINDS = (*ACCOUNT_KINDS, *DEVICE_BANK_ACCOUNT_KINDS)
+# Every kind of account the books post to: the teacher's credit and vendors, the device
+# banks', the internet fund's.
+KNOWN_KINDS = (*ACCOUNT_KINDS, *DEVICE_BANK_ACCOUNT_KINDS, *FUND_ACCOUNT_KINDS)
 
 
 def as_of(query: dict[str, Any]) -> AsOf:

@@ -78,4 +78,29 @@ Device banks (banques solidaires du numérique éducatif):
   only the teachers of its own. For the device banks, a territory of the pilot (a metropolis
   or overseas), registered by the operator with its programme budget; a refurbishment or
   repair is *charged* to it, at most 60 € per device.
+
+The universal internet service fund (fonds de service internet universel):
+
+- **telecom operator**: an electronic communications operator, known by its SIREN, that pays
+  a levy into the fund (never "the operator", which is Banque des Territoires).
+- **period**: the span a rate, a levy or a subsidy covers: `2027`, `2027-S1`, `2027-T3` or
+  `2027-09`.
+- **rate**: the regulator's (ARCEP) contribution rate for a period, an exact fraction of
+  revenue, *decided* once with its reference, its date and the date levies are *due*.
+- **levy**: what a telecom operator owes for a period: its *declared* revenue × the rate,
+  rounded half up to the cent; *corrected* by the difference a new revenue makes, never
+  rewritten; *paid* by transfers matched to it; *overdue* when an amount is outstanding after
+  its due date, and a payment received after that date is *late*.
+- **fund**: the money the levies paid in, less the subsidies paid out; never below zero.
+- **subsidy**: the fund paying up to 100 € of a household's internet connection for a period,
+  once, to its provider or to the household, for a pupil a device was delivered to.
+- **fingerprint**: a household's keyed HMAC of its normalised name and address; the only
+  trace of a household in the books.
+- **pledge**: a promise to give, recorded before anything moves: a donor's device, or a
+  co-financing funder's money.
+- **co-financing**: a device-bank territory's money from three **funder kinds** (the
+  operator, local authorities, companies) in a **ratio** (1:1:1); *matched* up to what every
+  kind has paid its share of; *spent* only within the matched amount; the unspent part
+  *returned* to its funders when it closes.
+- **lineage**: the funders whose cents a spend used, (funder, cents) pairs summing to it.
 """

@@ -37,6 +37,27 @@ charged to it (`Territory.Charged`) moves its cost to the refurbisher's payable 
 The device's own events (`Device.Refurbished`, `Device.Repaired`) carry the same cost for
 the record and post nothing: the charge, saved with them, is the one movement.
 
+The internet fund has accounts of its own (`FUND_ACCOUNT_KINDS`):
+
+| kind                | name                                  | holds                          |
+|---------------------|---------------------------------------|--------------------------------|
+| `telecom_operator`  | `telecom_operator:{SIREN}`            | minus the levies assessed      |
+| `levy_receivable`   | `levy_receivable:{levy id}`           | a levy not yet paid            |
+| `internet_fund`     | `internet_fund:{fund id}`             | levies paid in, less subsidies |
+| `internet_provider` | `internet_provider:{SIREN}`           | subsidies paid to a provider   |
+| `household`         | `household:{fingerprint}`             | subsidies paid to a household  |
+| `cofinancing`       | `cofinancing:{co-financing id}`       | paid in, not spent or returned |
+| `cofinancing_spent` | `cofinancing_spent:{co-financing id}` | spent on devices and subsidies |
+
+A declaration (`OperatorLevy.Declared`) moves its levy from the operator to the levy's
+receivable account, a correction moves the difference (back, when the levy goes down), and a
+payment moves from the receivable into the fund: a levy's receivable shows what remains due
+(below zero when a correction left it overpaid). A subsidy (`HouseholdSubsidy.Paid`) moves
+from the fund to its payee. The fund's own events (`Fund.LevyPaidIn`, `Fund.SubsidyPaidOut`)
+carry the same amounts for its balance and post nothing. A co-financing payment moves from
+its funder (`funder:{id}`) to the territory's co-financing account, a spend from there to its
+spent account, and the returns at the end back to each funder; a pledge posts nothing.
+
 This mapping is a pure function of the event: projections fold it, tests fold it, and an
 auditor replaying the log gets the same books.
 """
@@ -49,9 +70,12 @@ from uuid import UUID
 
 from ledger.campaigns import Campaign
 from ledger.claims import Claim
+from ledger.cofinancing import CoFinancing
 from ledger.credits import CreditAccount
 from ledger.debit_notes import VendorDebits
+from ledger.levies import OperatorLevy
 from ledger.payments import PaymentBatch
+from ledger.subsidies import FUND_ID, HouseholdSubsidy, SubsidyPayee
 from ledger.territories import Territory
 
 ACCOUNT_KINDS = (
@@ -65,6 +89,15 @@ ACCOUNT_KINDS = (
 )
 # Kept apart from ACCOUNT_KINDS, whose order the audit API's examples pair with figures.
 DEVICE_BANK_ACCOUNT_KINDS = ("territory_budget", "refurbisher_payable")
+FUND_ACCOUNT_KINDS = (
+    "telecom_operator",
+    "levy_receivable",
+    "internet_fund",
+    "internet_provider",
+    "household",
+    "cofinancing",
+    "cofinancing_spent",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +141,34 @@ def territory_budget(territory_id: UUID) -> str:
 
 def refurbisher_payable(organisation_id: UUID) -> str:
     return f"refurbisher_payable:{organisation_id}"
+
+
+def telecom_operator(siren: str) -> str:
+    return f"telecom_operator:{siren}"
+
+
+def levy_receivable(levy_id: UUID) -> str:
+    return f"levy_receivable:{levy_id}"
+
+
+def internet_fund(fund_id: UUID = FUND_ID) -> str:
+    return f"internet_fund:{fund_id}"
+
+
+def internet_provider(siren: str) -> str:
+    return f"internet_provider:{siren}"
+
+
+def household(fingerprint: str) -> str:
+    return f"household:{fingerprint}"
+
+
+def cofinancing(cofinancing_id: UUID) -> str:
+    return f"cofinancing:{cofinancing_id}"
+
+
+def cofinancing_spent(cofinancing_id: UUID) -> str:
+    return f"cofinancing_spent:{cofinancing_id}"
 
 
 def account_kind(account: str) -> str:
@@ -208,6 +269,46 @@ def _territory_charged(e: Territory.Charged) -> Iterator[Posting]:
     yield Posting(budget, refurbisher_payable(e.refurbisher_id), e.amount_cents)
 
 
+# The internet fund ---------------------------------------------------------------------
+
+
+def _levy_declared(e: OperatorLevy.Declared) -> Iterator[Posting]:
+    yield Posting(telecom_operator(e.siren), levy_receivable(e.originator_id), e.levy_cents)
+
+
+def _levy_corrected(e: OperatorLevy.Corrected) -> Iterator[Posting]:
+    # A levy that goes down moves back to its operator: postings move positive amounts.
+    operator, receivable = telecom_operator(e.siren), levy_receivable(e.originator_id)
+    if e.levy_delta_cents >= 0:
+        yield Posting(operator, receivable, e.levy_delta_cents)
+    else:
+        yield Posting(receivable, operator, -e.levy_delta_cents)
+
+
+def _levy_paid(e: OperatorLevy.PaymentReceived) -> Iterator[Posting]:
+    yield Posting(levy_receivable(e.originator_id), internet_fund(), e.amount_cents)
+
+
+def _subsidy_paid(e: HouseholdSubsidy.Paid) -> Iterator[Posting]:
+    if e.payee is SubsidyPayee.PROVIDER:
+        yield Posting(internet_fund(), internet_provider(e.provider_siren), e.amount_cents)
+    else:
+        yield Posting(internet_fund(), household(e.household), e.amount_cents)
+
+
+def _cofinancing_paid(e: CoFinancing.PaymentReceived) -> Iterator[Posting]:
+    yield Posting(funder(e.funder_id), cofinancing(e.originator_id), e.amount_cents)
+
+
+def _cofinancing_spent(e: CoFinancing.Spent) -> Iterator[Posting]:
+    yield Posting(cofinancing(e.originator_id), cofinancing_spent(e.originator_id), e.amount_cents)
+
+
+def _cofinancing_closed(e: CoFinancing.Closed) -> Iterator[Posting]:
+    for funder_id, cents in e.returned:
+        yield Posting(cofinancing(e.originator_id), funder(funder_id), cents)
+
+
 _HANDLERS = {
     Campaign.Opened: _opened,
     Campaign.Closed: _closed,
@@ -224,6 +325,13 @@ _HANDLERS = {
     VendorDebits.NoteRaised: _debit_note_raised,
     Territory.Registered: _territory_registered,
     Territory.Charged: _territory_charged,
+    OperatorLevy.Declared: _levy_declared,
+    OperatorLevy.Corrected: _levy_corrected,
+    OperatorLevy.PaymentReceived: _levy_paid,
+    HouseholdSubsidy.Paid: _subsidy_paid,
+    CoFinancing.PaymentReceived: _cofinancing_paid,
+    CoFinancing.Spent: _cofinancing_spent,
+    CoFinancing.Closed: _cofinancing_closed,
 }
 
 # The topics a balances projection must read: every event that can move money.

@@ -19,13 +19,16 @@ from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import Environment
 
 from ledger.catalogue import SchoolLevel
+from ledger.cofinancing import SpendPurpose
 from ledger.device_records import DeviceGrade, DeviceKind, DeviceStage, WipeMethod
 from ledger.eligibility import Label, ResourceKind
 from ledger.errors import ConcurrencyConflict
 from ledger.holds import HoldStatus, TopUpKind
+from ledger.matching import FunderKind
 from ledger.parties import PartyRole
 from ledger.settings import Settings
 from ledger.store import APPLICATION_NAME, backoff
+from ledger.subsidies import SubsidyPayee
 from ledger.territories import TerritoryKind
 from ledger.transcoding import MsgpackTranscoder
 
@@ -49,6 +52,10 @@ EVENT_ENUMS: tuple[type[Enum], ...] = (
     WipeMethod,
     PartyRole,
     TerritoryKind,
+    # The internet fund.
+    SubsidyPayee,
+    FunderKind,
+    SpendPurpose,
 )
 
 

@@ -51,15 +51,9 @@ from ledger.holds import (
 )
 from ledger.money import Amounts, pro_rata
 
-__all__ = [
-    "DEFAULT_HOLD_TTL_S",
-    "MAX_HOLD_TTL_S",
-    "MAX_PENDING_HOLDS",
-    "CreditAccount",
-    "Hold",
-    "HoldStatus",
-    "TopUpKind",
-]
+# Re-exported: the holds' names are read from here by the commands and the API.
+__all__ = ["DEFAULT_HOLD_TTL_S", "MAX_HOLD_TTL_S", "MAX_PENDING_HOLDS", "CreditAccount"]
+__all__ += ["Hold", "HoldStatus", "TopUpKind"]
 
 
 class CreditAccount(Aggregate):

@@ -21,6 +21,12 @@ Nothing in Tirelire reads `os.environ` at import time; entry points call
 |                               |                         | in SEPA transfer files         |
 | `TIRELIRE_DEBTOR_IBAN`        | FR7630004000010001234560167 | the account vendors are    |
 |                               |                         | paid from                      |
+| `TIRELIRE_HOUSEHOLD_KEY_FILE` | next to the SQLite file | the secret (64 hex characters) |
+|                               |                         | of households' fingerprints    |
+|                               |                         | (`ledger.households`);         |
+|                               |                         | generated on the first run of  |
+|                               |                         | the SQLite default; never      |
+|                               |                         | logged                         |
 """
 
 from __future__ import annotations
@@ -128,6 +134,7 @@ class Settings:
     code_guesses_per_minute: int = 20
     debtor_name: str = DEFAULT_DEBTOR_NAME
     debtor_iban: str = DEFAULT_DEBTOR_IBAN
+    household_key_file: str = ""  # empty: `<sqlite file>.household-key`, SQLite only
 
     def __post_init__(self) -> None:
         StoreConfig.from_url(self.database_url)  # refuse a bad URL at once
@@ -158,6 +165,16 @@ class Settings:
         return None
 
     @property
+    def household_key_path(self) -> Path | None:
+        """The key file of households' fingerprints: configured, or next to the SQLite file."""
+        if self.household_key_file:
+            return Path(self.household_key_file)
+        store = self.store
+        if store.kind == "sqlite" and store.sqlite_path is not None:
+            return store.sqlite_path.with_name(store.sqlite_path.name + ".household-key")
+        return None
+
+    @property
     def store(self) -> StoreConfig:
         return StoreConfig.from_url(self.database_url)
 
@@ -176,6 +193,7 @@ class Settings:
             code_guesses_per_minute=_int(env, "TIRELIRE_CODE_GUESSES_PER_MINUTE", 20),
             debtor_name=env.get("TIRELIRE_DEBTOR_NAME") or DEFAULT_DEBTOR_NAME,
             debtor_iban=env.get("TIRELIRE_DEBTOR_IBAN") or DEFAULT_DEBTOR_IBAN,
+            household_key_file=env.get("TIRELIRE_HOUSEHOLD_KEY_FILE", ""),
         )
 
 
