@@ -22,11 +22,13 @@ from projections.balances import Balances, BalancesProjection
 from projections.device_pipeline import DevicePipeline
 from projections.devices import DevicePipelineProjection
 from projections.engine import create_read_engine
+from projections.fund import FUND_PROJECTIONS
+from projections.fund_views import FundReports
 from projections.indicators import Indicators, IndicatorsProjection
 from projections.runner import ProjectionRunner
 from projections.vendors import VendorStatementProjection, VendorStatements
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Services:
     indicators_runner: ProjectionRunner
     device_pipeline: DevicePipeline
     device_pipeline_runner: ProjectionRunner
+    fund_reports: FundReports
+    fund_runners: dict[str, ProjectionRunner]  # the fund's read models, by name
 
     def close(self) -> None:
         for app in (self.ledger, self.vendors, self.catalogue, self.desk, self.devices):
@@ -92,4 +96,9 @@ def build_services(settings: Settings) -> Services:
         indicators_runner=ProjectionRunner(ledger, engine, IndicatorsProjection()),
         device_pipeline=DevicePipeline(engine),
         device_pipeline_runner=ProjectionRunner(ledger, engine, DevicePipelineProjection()),
+        fund_reports=FundReports(engine),
+        fund_runners={
+            projection.name: ProjectionRunner(ledger, engine, projection)
+            for projection in (fund_projection() for fund_projection in FUND_PROJECTIONS)
+        },
     )

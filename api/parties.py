@@ -9,6 +9,8 @@ spelling, so nothing is translated between the token and the events:
 | donor                                      | `company:{SIRET}` or `individual:{ref}` |
 | collector, refurbisher, education_service | `organisation:{SIRET}`                |
 | school                                     | `school:{UAI}`                        |
+| telecom_operator (the internet fund)       | `telecom:{SIREN}`                     |
+| company (co-financing)                     | `company:{SIRET}`                     |
 
 `tirelire token issue --role refurbisher --subject organisation:55210055400013` makes one;
 a subject of the wrong kind, or not compact (`organisation:552 100 554 00013`), is refused
@@ -21,7 +23,17 @@ from __future__ import annotations
 
 from api.spec import Caller, Role
 from ledger.errors import Forbidden, InvalidIdentifier, InvalidInput
-from ledger.parties import COMPANY, INDIVIDUAL, ORGANISATION, SCHOOL, check_party, party_kind
+from ledger.identifiers import check_siren
+from ledger.parties import (
+    COMPANY,
+    INDIVIDUAL,
+    ORGANISATION,
+    SCHOOL,
+    check_party,
+    company,
+    party_kind,
+    party_ref,
+)
 
 PARTY_KINDS: dict[Role, tuple[str, ...]] = {
     Role.DONOR: (COMPANY, INDIVIDUAL),
@@ -63,3 +75,57 @@ def caller_party(caller: Caller) -> str:
         return subject_party(caller.role, caller.subject)
     except InvalidInput as refused:
         raise Forbidden(refused.message) from None
+
+
+# The internet fund's callers -------------------------------------------------------------
+# A telecom operator's token names it by its SIREN (`telecom:{SIREN}`), a co-financing
+# company's by its SIRET as a donor company's does (`company:{SIRET}`), compact.
+
+TELECOM = "telecom"
+FUND_SUBJECTS: dict[Role, str] = {
+    Role.TELECOM_OPERATOR: f"{TELECOM}:{{SIREN}}",
+    Role.COMPANY: "company:{SIRET}",
+}
+
+
+def fund_subject(role: Role, subject: str) -> str:
+    """The subject of an internet-fund role, checked; InvalidInput for any other."""
+    kind, _, ref = subject.partition(":")
+    try:
+        if role is Role.TELECOM_OPERATOR and kind == TELECOM:
+            expected = f"{TELECOM}:{check_siren(ref)}"
+        elif role is Role.COMPANY and kind == COMPANY:
+            expected = company(ref)
+        else:
+            expected = ""
+    except InvalidIdentifier:
+        expected = ""
+    if expected != subject:
+        raise InvalidInput(
+            f"a {role.value}'s subject is {FUND_SUBJECTS[role]}, compact (no spaces or dots)",
+            field="subject",
+        )
+    return subject
+
+
+def caller_siren(caller: Caller) -> str:
+    """The SIREN of the telecom operator calling; Forbidden for a token that names none."""
+    if caller.role is not Role.TELECOM_OPERATOR:
+        raise Forbidden(f"a {caller.role.value} is no telecom operator")
+    try:
+        return party_ref(fund_subject(caller.role, caller.subject))
+    except InvalidInput as refused:
+        raise Forbidden(refused.message) from None
+
+
+def caller_funder(caller: Caller) -> str:
+    """The co-financing funder a local authority or a company calls as: the company's
+    party (`company:{SIRET}`), the authority's role and id (`authority:{id}`)."""
+    if caller.role is Role.COMPANY:
+        try:
+            return fund_subject(caller.role, caller.subject)
+        except InvalidInput as refused:
+            raise Forbidden(refused.message) from None
+    if caller.role is Role.AUTHORITY:
+        return caller.name
+    raise Forbidden(f"a {caller.role.value} pledges no co-financing of its own")

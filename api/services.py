@@ -31,6 +31,8 @@ from ledger.batching import GroupCommitter
 from ledger.catalogue_app import Catalogue
 from ledger.claims_desk import ClaimsDesk
 from ledger.device_bank import DeviceBank
+from ledger.errors import InvalidHouseholdKey, StoreUnavailable
+from ledger.fund_app import InternetFund
 from ledger.redemptions import Redemptions
 from ledger.references import FreshEnough
 from ledger.reimbursement import default_rule_book
@@ -41,6 +43,7 @@ from projections.balances import Balances, BalancesProjection
 from projections.catalogue import CatalogueProjection, CatalogueView
 from projections.devices import DevicePipelineProjection
 from projections.engine import create_read_engine
+from projections.fund import FUND_PROJECTIONS
 from projections.indicators import Indicators, IndicatorsProjection
 from projections.runner import ProjectionRunner
 from projections.vendors import VendorStatementProjection, VendorStatements
@@ -77,6 +80,15 @@ class Services:
     catalogue_view: CatalogueView
     in_flight: set[tuple[str, str]] = field(default_factory=set)
     started: bool = False
+    internet_fund: InternetFund | None = None  # None: no households' key (see `fund`)
+
+    @property
+    def fund(self) -> InternetFund:
+        """The internet fund, on the device bank's log. A deployment without a households'
+        key (`ledger.households`) serves everything else; the fund's operations answer 503."""
+        if self.internet_fund is None:
+            raise StoreUnavailable("the internet fund is not configured: no households' key")
+        return self.internet_fund
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking work (the applications are synchronous) off the event loop."""
@@ -93,6 +105,8 @@ class Services:
         self.committer.close()
         for app in (self.vouchers, self.vendors, self.catalogue, self.desk, self.devices):
             app.close()
+        if self.internet_fund is not None:
+            self.internet_fund.close()
         self.engine.dispose()
 
 
@@ -110,13 +124,14 @@ def build_services(settings: Settings) -> Services:
     committer = GroupCommitter(vouchers)
     engine = create_read_engine(settings)
     runners = projection_runners(vouchers, engine)
+    devices = DeviceBank(settings)
     return Services(
         settings=settings,
         vouchers=vouchers,
         vendors=vendors,
         catalogue=catalogue,
         desk=ClaimsDesk(settings, default_rule_book()),
-        devices=DeviceBank(settings),
+        devices=devices,
         committer=committer,
         redemptions=Redemptions(
             vouchers, vendors, catalogue, committer, FreshEnough(REFERENCE_MAX_AGE_MS)
@@ -133,7 +148,17 @@ def build_services(settings: Settings) -> Services:
         statements=VendorStatements(engine),
         indicators=Indicators(engine),
         catalogue_view=CatalogueView(engine),
+        internet_fund=open_fund(settings, devices),
     )
+
+
+def open_fund(settings: Settings, devices: DeviceBank) -> InternetFund | None:
+    """The internet fund, or None (logged) where no households' key is configured."""
+    try:
+        return InternetFund(settings, device_bank=devices)
+    except InvalidHouseholdKey as missing:
+        log.warning("the internet fund is not served: %s", missing.message)
+        return None
 
 
 def projection_runners(vouchers: VoucherLedger, engine: Engine) -> dict[str, ProjectionRunner]:
@@ -145,6 +170,7 @@ def projection_runners(vouchers: VoucherLedger, engine: Engine) -> dict[str, Pro
             VendorStatementProjection(),
             IndicatorsProjection(),
             DevicePipelineProjection(),
+            *(fund_projection() for fund_projection in FUND_PROJECTIONS),
         )
     }
 

@@ -28,6 +28,11 @@ class Role(Enum):
     REFURBISHER = "refurbisher"
     EDUCATION_SERVICE = "education_service"  # rectorat, académie: allocates to pupils
     SCHOOL = "school"
+    # The internet fund (`api.fund_api`, `api.subsidies_api`, `api.cofinancing_api`); the
+    # operator manages the fund, and `api.parties` spells these roles' subjects.
+    TELECOM_OPERATOR = "telecom_operator"  # pays the levy: `telecom:{SIREN}`
+    REGULATOR = "regulator"  # ARCEP: decides the contribution rate
+    COMPANY = "company"  # co-finances a territory: `company:{SIRET}`
 
 
 ALL_ROLES = frozenset(Role)

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from api.parties import PARTY_ROLES, subject_party
+from api.parties import FUND_SUBJECTS, PARTY_ROLES, fund_subject, subject_party
 from api.spec import Caller, Role
 from ledger.authorities import authority_territory
 from ledger.errors import InvalidInput, InvalidSigningKey, InvalidToken, TokenExpired
@@ -153,6 +153,8 @@ def issue_token(
         authority_territory(subject)  # an authority acts under the id of its territory
     if role in PARTY_ROLES:
         subject_party(role, subject)  # a device bank's party acts under its own name
+    if role in FUND_SUBJECTS:
+        fund_subject(role, subject)  # a telecom operator or a co-financing company too
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not 1 <= ttl_s <= MAX_TTL_S:
         raise InvalidInput(f"a token lives 1 to {MAX_TTL_S} seconds (30 days)", field="ttl_s")
     claims = {"sub": subject, "role": role.value, "iat": now, "exp": now + ttl_s}

@@ -1,6 +1,6 @@
 """The read-model tables, as SQLAlchemy Core objects (created by `migrations/`): projection
 positions and balances (0002); the catalogue, vendor statements and indicators (0003); the
-device banks' pipeline (0007)."""
+device banks' pipeline (0007); the internet fund (0008)."""
 
 from __future__ import annotations
 
@@ -158,4 +158,87 @@ device_stage_stays = Table(
     Column("entered_at", DateTime(timezone=True), nullable=False),
     Column("left_at", DateTime(timezone=True), nullable=True),  # none while in the stage
     Column("lead_time_s", BigInteger, nullable=True),
+)
+
+# The internet fund (migration 0008): the fund's movements, levies, subsidies, co-financing.
+SIREN_LENGTH = 9
+PERIOD_LENGTH = 7  # `2027`, `2027-S1`, `2027-T3` or `2027-09`
+OPAQUE_ID_LENGTH = 64  # `ledger.ids.MAX_OPAQUE_ID_LENGTH`: funder ids, territory codes
+KEY_LENGTH = 128  # `ledger.ids.MAX_KEY_LENGTH`: a bank's reference of a payment
+
+fund_movements = Table(
+    "fund_movements",
+    metadata,
+    Column("version", BigInteger, primary_key=True),  # the fund aggregate's event version
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("month", String(PERIOD_LENGTH), nullable=False),  # `2027-09`, in UTC
+    _cents("paid_in_cents"),
+    _cents("paid_out_cents"),
+    _cents("balance_cents"),  # after this movement
+    Column("levy_id", String(ID_LENGTH), nullable=True),
+    Column("payment_ref", String(KEY_LENGTH), nullable=True),
+    Column("subsidy_period", String(PERIOD_LENGTH), nullable=True),
+)
+
+fund_levies = Table(
+    "fund_levies",
+    metadata,
+    Column("levy_id", String(ID_LENGTH), primary_key=True),
+    Column("siren", String(SIREN_LENGTH), nullable=False),
+    Column("period", String(PERIOD_LENGTH), nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("declared_at", DateTime(timezone=True), nullable=False),
+    _cents("revenue_cents"),
+    _cents("declared_cents"),
+    _cents("due_cents"),
+    Column("corrections", Integer, nullable=False),
+    _cents("paid_cents"),
+    Column("payments", Integer, nullable=False),
+    _cents("paid_late_cents"),
+    Column("late_payments", Integer, nullable=False),
+    Column("last_paid_at", DateTime(timezone=True), nullable=True),
+)
+
+fund_device_territories = Table(
+    "fund_device_territories",
+    metadata,
+    Column("device_id", String(ID_LENGTH), primary_key=True),
+    Column("territory_id", String(ID_LENGTH), nullable=False),
+)
+
+fund_subsidies = Table(
+    "fund_subsidies",
+    metadata,
+    Column("territory_id", String(ID_LENGTH), primary_key=True),
+    Column("period", String(PERIOD_LENGTH), primary_key=True),
+    Column("subsidies", Integer, nullable=False),
+    _cents("amount_cents"),
+)
+
+fund_cofinancings = Table(
+    "fund_cofinancings",
+    metadata,
+    Column("cofinancing_id", String(ID_LENGTH), primary_key=True),
+    Column("territory_id", String(ID_LENGTH), nullable=False),
+    Column("territory_code", String(OPAQUE_ID_LENGTH), nullable=False),
+    Column("weight_operator", Integer, nullable=False),
+    Column("weight_local_authority", Integer, nullable=False),
+    Column("weight_company", Integer, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("is_closed", Boolean, nullable=False),
+    Column("spends", Integer, nullable=False),
+    _cents("spent_devices_cents"),
+    _cents("spent_subsidies_cents"),
+)
+
+fund_cofinancing_funders = Table(
+    "fund_cofinancing_funders",
+    metadata,
+    Column("cofinancing_id", String(ID_LENGTH), primary_key=True),
+    Column("funder_id", String(OPAQUE_ID_LENGTH), primary_key=True),
+    Column("funder_kind", String(32), nullable=False),
+    _cents("pledged_cents"),
+    _cents("paid_cents"),
+    _cents("spent_cents"),
+    _cents("returned_cents"),
 )

@@ -16,6 +16,7 @@ from api.tokens import generate_key_file, issue_token, load_or_create_signing_ke
 from ledger.catalogue_app import Catalogue
 from ledger.device_bank import DeviceBank
 from ledger.eligibility import ResourceKind
+from ledger.households import HouseholdKey
 from ledger.settings import Settings
 from ledger.vendor_directory import VendorDirectory
 from ledger.vouchers import VoucherLedger
@@ -124,9 +125,12 @@ class Api:
 
 @pytest.fixture
 def api_settings(store_settings: Settings, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    key_file = tmp_path / "signing-key.pem"
+    key_file, household_key = tmp_path / "signing-key.pem", tmp_path / "household-key"
     generate_key_file(key_file)
-    return dataclasses.replace(store_settings, signing_key_file=str(key_file))
+    household_key.write_text(HouseholdKey.generate().secret.hex() + "\n")
+    return dataclasses.replace(
+        store_settings, signing_key_file=str(key_file), household_key_file=str(household_key)
+    )
 
 
 @pytest.fixture

@@ -31,6 +31,9 @@ SUBJECTS = {
     Role.REFURBISHER: "organisation:55210055400013",
     Role.EDUCATION_SERVICE: "organisation:44306184100047",
     Role.SCHOOL: "school:0750655E",
+    Role.TELECOM_OPERATOR: "telecom:380129866",
+    Role.REGULATOR: "arcep",
+    Role.COMPANY: "company:38012986646850",
 }
 # Roles whose objects are their own: each is tried on another owner's objects.
 OWNERS = frozenset(
@@ -42,11 +45,13 @@ OWNERS = frozenset(
         Role.REFURBISHER,
         Role.EDUCATION_SERVICE,
         Role.SCHOOL,
+        Role.TELECOM_OPERATOR,
     }
 )
 # The other parties of the device banks, whose objects are the foreign ones.
 OTHER_COLLECTOR, OTHER_REFURBISHER = "48223541300010", "51234567900017"
 OTHER_DONOR = "individual:donor-81f2"
+OTHER_TELECOM_OPERATOR = "421938861"  # its SIREN
 ORGANISATIONS = (Role.COLLECTOR, Role.REFURBISHER, Role.EDUCATION_SERVICE)
 
 
@@ -112,7 +117,13 @@ def world(api) -> dict[str, Any]:
     account_a = api.vouchers.account_view(UUID(campaign), "t1").account_id
     key_a, _ = services.api_keys.issue(subject=a, by="op", now=helpers.DURING)
     key_b, _ = services.api_keys.issue(subject=b, by="op", now=helpers.DURING)
-    common = {"campaign_id": campaign, "teacher_id": "t1", "batch_id": SOME_UUID}
+    common = {
+        "campaign_id": campaign,
+        "teacher_id": "t1",
+        "batch_id": SOME_UUID,
+        "period": "2027",
+        "subsidy_id": SOME_UUID,
+    }
     devices = device_world(api)
     return {
         "vendor": a,
@@ -124,6 +135,7 @@ def world(api) -> dict[str, Any]:
             "code": services.codes.encode(account_a, hold_a.hold_id),
             "claim_id": SOME_UUID,
             "key_id": key_a,
+            "siren": party_ref(SUBJECTS[Role.TELECOM_OPERATOR]),
             **devices["own"],
         },
         "foreign": {
@@ -134,6 +146,7 @@ def world(api) -> dict[str, Any]:
             "code": services.codes.encode(account_b, hold_b.hold_id),
             "claim_id": str(claim_b),
             "key_id": key_b,
+            "siren": OTHER_TELECOM_OPERATOR,
             **devices["foreign"],
         },
     }

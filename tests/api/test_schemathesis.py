@@ -47,11 +47,19 @@ def schemathesis(url: str, token: str, report: Path) -> subprocess.CompletedProc
     return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
 
 
-# A device bank's party is named as the domain names it (`api.parties`).
-SUBJECTS = {"donor": "company:38012986646850", "refurbisher": "organisation:55210055400013"}
+# A device bank's party, a telecom operator and a co-financing company are named as
+# `api.parties` names them.
+SUBJECTS = {
+    "donor": "company:38012986646850",
+    "refurbisher": "organisation:55210055400013",
+    "telecom_operator": "telecom:380129866",
+    "company": "company:38012986646850",
+}
 
 
-@pytest.mark.parametrize("role", ["teacher", "vendor", "operator", "auditor", *SUBJECTS])
+@pytest.mark.parametrize(
+    "role", ["teacher", "vendor", "operator", "auditor", "regulator", *SUBJECTS]
+)
 def test_the_api_keeps_to_its_document_under_generated_requests(api_settings, tmp_path, role):
     # Generated requests come fast and guess codes: limits would answer most of them.
     api_settings = dataclasses.replace(

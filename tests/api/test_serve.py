@@ -186,7 +186,17 @@ async def test_serve_answers_on_sqlite_then_stops_cleanly_on_sigterm(
     assert "Traceback" not in served.err_text()
 
 
-READ_MODELS = {"balances", "catalogue", "indicators", "vendor_statements", "device_pipeline"}
+READ_MODELS = {
+    "balances",
+    "catalogue",
+    "indicators",
+    "vendor_statements",
+    "device_pipeline",
+    "fund_movements",
+    "fund_levies",
+    "fund_subsidies",
+    "fund_cofinancing",
+}
 
 
 async def projected(url: str, within_s: float = 20.0) -> set[str]:
