@@ -10,8 +10,9 @@ expire; one vendor is suspended for the winter and its orders are refused meanwh
 end of the winter and again in spring, vendors claim their redemptions and are paid by a
 SEPA batch reconciled with the bank's statement; a refund after payment raises a debit note
 that the next batch deducts. At the year's end the unspent credit returns to the funders.
-Then a donation drive takes donated computers to pupils (`api.demo_devices`), and the read
-models catch up and the books are printed: the trial balance is zero.
+Then a donation drive takes donated computers to pupils (`api.demo_devices`), the internet
+fund pays some of their households' connections (`api.demo_fund`), and the read models
+catch up and the books are printed: the trial balance is zero.
 
 Simulated time is passed to every command, so the same seed gives the same books.
 """
@@ -33,6 +34,7 @@ from tqdm import tqdm
 from api.bootstrap import Services
 from api.demo_chain import Chain, Sale, open_market
 from api.demo_devices import print_drive, print_pipeline, run_drive
+from api.demo_fund import print_fund, run_fund
 from api.render import print_balances, print_indicators, print_vendor_statements
 from ledger.batching import GroupCommitter
 from ledger.commands import AccountCommand, CaptureHold, HoldReceipt, Refund, ReleaseHold, TopUp
@@ -165,7 +167,9 @@ def run_demo(services: Services, plan: DemoPlan, out: TextIO) -> DemoTally:
     year_end(services, campaign_id, plan, out)
     print_tally(tally, out)
     per_territory = max(MIN_DEVICES_PER_TERRITORY, plan.teachers // TEACHERS_PER_DEVICE)
-    print_drive(run_drive(services.devices, per_territory, plan.seed, key), out)
+    drive = run_drive(services.devices, per_territory, plan.seed, key)
+    print_drive(drive, out)
+    print_fund(run_fund(services.settings, services.devices, drive, key, out), out)
     catch_up_and_print(services, chain, plan, out)
     return tally
 
@@ -390,6 +394,7 @@ def catch_up_and_print(services: Services, chain: Chain, plan: DemoPlan, out: Te
         ("vendor statements", services.vendor_statements_runner),
         ("indicators", services.indicators_runner),
         ("device pipeline", services.device_pipeline_runner),
+        *services.fund_runners.items(),
     )
     for name, runner in runners:
         with bar(plan.show_progress, None, f"{name} projection") as progress:

@@ -74,6 +74,8 @@ class DriveTally:
     charged_cents: int = 0
     waiting_for_budget: int = 0
     refused: Counter[str] = field(default_factory=Counter)
+    # (device, pupil, territory code) of each device delivered, for the fund's subsidies
+    handed_to_pupils: list[tuple[UUID, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -273,6 +275,9 @@ class Drive:
                 now=self.later(),
             )
             self.tally.delivered += len(ids)
+            for device in ids:
+                pupil = self.bank.get_device(device).allocations[-1].pupil_id
+                self.tally.handed_to_pupils.append((device, pupil, code))
 
     def return_and_redeliver(self, device: UUID, refurbisher: str) -> None:
         """A school gives a broken device back; it is repaired and goes to another pupil."""
