@@ -14,6 +14,12 @@
                                  a vendor's API key; its secret is shown this once only
     tirelire apikey revoke KEY_ID
     tirelire apikey list --vendor VENDOR_ID
+    tirelire export --key operator.pem [--every N] [--out FILE]
+                                 the log and signed checkpoints, for auditors (JSON Lines)
+    tirelire verify EXPORT --key operator.pub [--witness witness.pub]
+                                 check an export offline: no database, no trust in us
+    tirelire audit keygen PATH   a new Ed25519 key in PATH, its public key in PATH.pub
+    tirelire audit cosign EXPORT --operator operator.pub --key witness.pem --out FILE
 
 The database comes from `TIRELIRE_DATABASE_URL` (default: `sqlite:///tirelire.db`, a file in
 the current directory; no server needed). Tokens are signed with the key in
@@ -31,6 +37,7 @@ from datetime import UTC, datetime
 
 import migrations
 from api import tokens
+from api.audit_cli import add_audit_commands
 from api.bootstrap import build_services, check_schema
 from api.demo import DemoPlan, run_demo
 from api.keys import ApiKeys
@@ -92,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_token_commands(commands)
     add_apikey_commands(commands)
+    add_audit_commands(commands)
     return parser
 
 

@@ -129,6 +129,9 @@ STABLE_CODES = {
     "CoFinancingClosed": "cofinancing_closed",
     "InvalidProof": "invalid_proof",
     "InvalidTreeSize": "invalid_tree_size",
+    "InvalidCheckpoint": "invalid_checkpoint",
+    "InvalidCheckpointSignature": "invalid_checkpoint_signature",
+    "ExportMismatch": "export_mismatch",
 }
 
 
