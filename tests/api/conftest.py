@@ -6,6 +6,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,11 +126,16 @@ class Api:
 
 @pytest.fixture
 def api_settings(store_settings: Settings, tmp_path) -> Settings:  # type: ignore[no-untyped-def]
-    key_file, household_key = tmp_path / "signing-key.pem", tmp_path / "household-key"
+    return served_settings(store_settings, tmp_path)
+
+
+def served_settings(settings: Settings, folder: Path) -> Settings:
+    """These settings with a server's signing and households' keys, made in `folder`."""
+    key_file, household_key = folder / "signing-key.pem", folder / "household-key"
     generate_key_file(key_file)
     household_key.write_text(HouseholdKey.generate().secret.hex() + "\n")
     return dataclasses.replace(
-        store_settings, signing_key_file=str(key_file), household_key_file=str(household_key)
+        settings, signing_key_file=str(key_file), household_key_file=str(household_key)
     )
 
 
