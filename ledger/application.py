@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, TypeVar
+from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Transcoder
 from eventsourcing.utils import Environment
@@ -22,7 +23,7 @@ from ledger.catalogue import SchoolLevel
 from ledger.cofinancing import SpendPurpose
 from ledger.device_records import DeviceGrade, DeviceKind, DeviceStage, WipeMethod
 from ledger.eligibility import Label, ResourceKind
-from ledger.errors import ConcurrencyConflict
+from ledger.errors import ConcurrencyConflict, DomainError
 from ledger.holds import HoldStatus, TopUpKind
 from ledger.matching import FunderKind
 from ledger.parties import PartyRole
@@ -96,6 +97,20 @@ class LedgerApplication(Application):
         """Save events (of aggregates built elsewhere) in one transaction."""
         if events:
             self.events.put(events)
+
+    def _find(self, aggregate_id: UUID) -> Any:
+        """The aggregate with this id, or None when the log has none."""
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _get(self, aggregate_id: UUID, kind: type, error: type[DomainError], what: str) -> Any:
+        """The aggregate with this id if it is a `kind`; `error` otherwise."""
+        found = self._find(aggregate_id)
+        if not isinstance(found, kind):
+            raise error(f"no {what} {aggregate_id}")
+        return found
 
     def retrying(self, attempt: Callable[[], T], what: str) -> T:
         """Optimistic concurrency: `attempt` loads, commands and records; when another

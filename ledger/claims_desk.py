@@ -14,10 +14,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from ledger.application import LedgerApplication
@@ -423,18 +421,6 @@ class ClaimsDesk(LedgerApplication):
             self.record(claim, *others)
 
         return self.retrying(attempt, "the claim")
-
-    def _find(self, aggregate_id: UUID) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
-    def _get(self, aggregate_id: UUID, kind: type, error: type[Exception], what: str) -> Any:
-        found = self._find(aggregate_id)
-        if not isinstance(found, kind):
-            raise error(f"no {what} {aggregate_id}")
-        return found
 
 
 def read_statement(statement: bytes) -> list[StatementLine]:

@@ -10,13 +10,10 @@ this half records.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
 from ledger.application import LedgerApplication
-from ledger.errors import DomainError, OrganisationNotFound, TerritoryNotFound
+from ledger.errors import OrganisationNotFound, TerritoryNotFound
 from ledger.organisations import Organisation, organisation_id, registration_digest
 from ledger.parties import Actor, PartyRole
 from ledger.territories import Territory, TerritoryKind
@@ -96,15 +93,3 @@ class DeviceProgramme(LedgerApplication):
     def _organisation(self, siret: str) -> Actor:
         """An organisation as it may act now: in the roles approved and not withdrawn."""
         return self.get_organisation(organisation_id(siret)).actor()
-
-    def _find(self, aggregate_id: UUID) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
-    def _get(self, aggregate_id: UUID, kind: type, error: type[DomainError], what: str) -> Any:
-        found = self._find(aggregate_id)
-        if not isinstance(found, kind):
-            raise error(f"no {what} {aggregate_id}")
-        return found

@@ -21,15 +21,12 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-
 from ledger.application import LedgerApplication
 from ledger.cofinancing import CoFinancing, CoFinancingReport, SpendPurpose, cofinancing_id
 from ledger.device_bank import DeviceBank
 from ledger.errors import (
     CoFinancingNotFound,
     ContributionRateNotFound,
-    DomainError,
     LevyNotFound,
     SubsidyNotFound,
 )
@@ -330,15 +327,3 @@ class InternetFund(LedgerApplication):
             return answer
 
         return self.retrying(attempt, "the co-financing")
-
-    def _find(self, aggregate_id: UUID) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-
-    def _get(self, aggregate_id: UUID, kind: type, error: type[DomainError], what: str) -> Any:
-        found = self._find(aggregate_id)
-        if not isinstance(found, kind):
-            raise error(f"no {what} {aggregate_id}")
-        return found
