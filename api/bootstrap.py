@@ -28,7 +28,7 @@ from projections.indicators import Indicators, IndicatorsProjection
 from projections.runner import ProjectionRunner
 from projections.vendors import VendorStatementProjection, VendorStatements
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 
 @dataclass

@@ -39,14 +39,13 @@ from ledger.reimbursement import default_rule_book
 from ledger.settings import Settings
 from ledger.vendor_directory import VendorDirectory
 from ledger.vouchers import VoucherLedger
-from projections.balances import Balances, BalancesProjection
-from projections.catalogue import CatalogueProjection, CatalogueView
-from projections.devices import DevicePipelineProjection
+from projections.balances import Balances
+from projections.catalogue import CatalogueView
 from projections.engine import create_read_engine
-from projections.fund import FUND_PROJECTIONS
-from projections.indicators import Indicators, IndicatorsProjection
+from projections.indicators import Indicators
+from projections.registry import all_projections
 from projections.runner import ProjectionRunner
-from projections.vendors import VendorStatementProjection, VendorStatements
+from projections.vendors import VendorStatements
 
 log = logging.getLogger("tirelire.api")
 T = TypeVar("T")
@@ -164,14 +163,7 @@ def open_fund(settings: Settings, devices: DeviceBank) -> InternetFund | None:
 def projection_runners(vouchers: VoucherLedger, engine: Engine) -> dict[str, ProjectionRunner]:
     return {
         projection.name: ProjectionRunner(vouchers, engine, projection)
-        for projection in (
-            BalancesProjection(),
-            CatalogueProjection(),
-            VendorStatementProjection(),
-            IndicatorsProjection(),
-            DevicePipelineProjection(),
-            *(fund_projection() for fund_projection in FUND_PROJECTIONS),
-        )
+        for projection in all_projections()
     }
 
 

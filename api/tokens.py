@@ -88,6 +88,30 @@ def load_or_create_signing_key(settings: Settings) -> Ed25519PrivateKey:
     return read_signing_key(path)  # another process wrote one first: use that one
 
 
+def load_or_create_checkpoint_key(settings: Settings) -> Ed25519PrivateKey:
+    """The key that signs checkpoints (`ledger.checkpoints`), on the same terms as the
+    tokens' key: generated once only for the embedded default, otherwise configured with
+    TIRELIRE_CHECKPOINT_KEY_FILE. It is a key of its own: auditors trust its public half,
+    and a leaked token key must not let anyone sign the books."""
+    path = settings.checkpoint_key_path
+    if path is None:
+        raise InvalidSigningKey(
+            "no checkpoint key is configured: create one with `tirelire audit keygen PATH` "
+            "and set TIRELIRE_CHECKPOINT_KEY_FILE to its path"
+        )
+    if path.exists():
+        return read_signing_key(path)
+    if settings.checkpoint_key_file or settings.store.kind != "sqlite":
+        raise InvalidSigningKey(
+            f"the checkpoint key file {path} does not exist: create it with "
+            "`tirelire audit keygen PATH`"
+        )
+    key = Ed25519PrivateKey.generate()
+    if _write_new_key_file(path, key):
+        return key
+    return read_signing_key(path)
+
+
 def read_signing_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in a PEM file (PKCS8, unencrypted), or InvalidSigningKey."""
     try:

@@ -38,6 +38,7 @@ import base64
 import json
 import struct
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -49,7 +50,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from ledger.accounts import apply_postings, postings
 from ledger.application import EVENT_ENUMS
-from ledger.checkpoints import Checkpoint, balances_commitment, sign, verify
+from ledger.checkpoints import Checkpoint, balances_commitment, make_checkpoint, sign, verify
 from ledger.errors import (
     ExportMismatch,
     InvalidCheckpoint,
@@ -137,6 +138,18 @@ def log_tree(recorder: ApplicationRecorder, stop: int) -> MerkleLog:
     tree = MerkleLog()
     tree.extend(notification_leaf_hash(n) for n in notifications(recorder, stop))
     return tree
+
+
+def log_checkpoint(
+    recorder: ApplicationRecorder, mapper: Mapper, stop: int, moment: datetime
+) -> Checkpoint:
+    """The (unsigned) checkpoint of the log up to id `stop`: its size, root and the
+    commitment to the balances a replay of its events gives."""
+    frontier, balances = MerkleFrontier(), dict[str, int]()
+    for notification in notifications(recorder, stop):
+        frontier.append(notification_leaf_hash(notification))
+        apply_postings(balances, postings(mapper.to_domain_event(notification)))
+    return make_checkpoint(frontier.size, frontier.root(), balances, moment)
 
 
 # Exports: one JSON object per line ----------------------------------------------------

@@ -27,6 +27,13 @@ Nothing in Tirelire reads `os.environ` at import time; entry points call
 |                               |                         | generated on the first run of  |
 |                               |                         | the SQLite default; never      |
 |                               |                         | logged                         |
+| `TIRELIRE_CHECKPOINT_KEY_FILE` | next to the SQLite file | Ed25519 private key (PEM) that |
+|                               |                         | signs checkpoints of the log   |
+|                               |                         | (`ledger.checkpoints`)         |
+| `TIRELIRE_CHECKPOINT_EVERY_EVENTS` | 10000              | a checkpoint after this many   |
+|                               |                         | new events…                    |
+| `TIRELIRE_CHECKPOINT_EVERY_MINUTES` | 60                | …or this many minutes with new |
+|                               |                         | events, whichever comes first  |
 """
 
 from __future__ import annotations
@@ -135,6 +142,9 @@ class Settings:
     debtor_name: str = DEFAULT_DEBTOR_NAME
     debtor_iban: str = DEFAULT_DEBTOR_IBAN
     household_key_file: str = ""  # empty: `<sqlite file>.household-key`, SQLite only
+    checkpoint_key_file: str = ""  # empty: `<sqlite file>.checkpoint-key.pem`, SQLite only
+    checkpoint_every_events: int = 10_000
+    checkpoint_every_minutes: int = 60
 
     def __post_init__(self) -> None:
         StoreConfig.from_url(self.database_url)  # refuse a bad URL at once
@@ -150,6 +160,10 @@ class Settings:
             raise InvalidInput("the largest page must be 1 to 10000 items")
         if self.rate_per_minute < 1 or self.code_guesses_per_minute < 1:
             raise InvalidInput("rate limits are at least 1 per minute")
+        if not 1 <= self.checkpoint_every_events <= 10_000_000:
+            raise InvalidInput("checkpoints come every 1 to 10000000 events")
+        if not 1 <= self.checkpoint_every_minutes <= 7 * 24 * 60:
+            raise InvalidInput("checkpoints come every 1 to 10080 minutes (a week)")
         check_iban(self.debtor_iban)
         if not 0 < len(self.debtor_name) <= 70:
             raise InvalidInput("the debtor's name has 1 to 70 characters")
@@ -175,6 +189,16 @@ class Settings:
         return None
 
     @property
+    def checkpoint_key_path(self) -> Path | None:
+        """The key that signs checkpoints: configured, or next to the SQLite file."""
+        if self.checkpoint_key_file:
+            return Path(self.checkpoint_key_file)
+        store = self.store
+        if store.kind == "sqlite" and store.sqlite_path is not None:
+            return store.sqlite_path.with_name(store.sqlite_path.name + ".checkpoint-key.pem")
+        return None
+
+    @property
     def store(self) -> StoreConfig:
         return StoreConfig.from_url(self.database_url)
 
@@ -194,6 +218,9 @@ class Settings:
             debtor_name=env.get("TIRELIRE_DEBTOR_NAME") or DEFAULT_DEBTOR_NAME,
             debtor_iban=env.get("TIRELIRE_DEBTOR_IBAN") or DEFAULT_DEBTOR_IBAN,
             household_key_file=env.get("TIRELIRE_HOUSEHOLD_KEY_FILE", ""),
+            checkpoint_key_file=env.get("TIRELIRE_CHECKPOINT_KEY_FILE", ""),
+            checkpoint_every_events=_int(env, "TIRELIRE_CHECKPOINT_EVERY_EVENTS", 10_000),
+            checkpoint_every_minutes=_int(env, "TIRELIRE_CHECKPOINT_EVERY_MINUTES", 60),
         )
 
 

@@ -23,11 +23,13 @@ from ledger.accounts import MONEY_EVENT_TYPES, account_kind, apply_postings, pos
 from projections.schema import balances
 
 MAX_ACCOUNTS_LISTED = 10_000
+DELETE_CHUNK = 500  # accounts per statement when dropping balances that reached zero
 
 
 class BalancesProjection:
     name = "balances"
     topics = tuple(get_topic(t) for t in MONEY_EVENT_TYPES)
+    tables = (balances,)
 
     def apply(self, conn: Connection, events: Sequence[Any]) -> None:
         deltas: dict[str, int] = {}
@@ -49,6 +51,16 @@ class BalancesProjection:
             ),
             rows,
         )
+        # Only non-zero balances are kept: which zero rows remained would otherwise depend
+        # on how the log was paged, and a rebuild would not find the same table.
+        touched = [row["account"] for row in rows]
+        for start in range(0, len(touched), DELETE_CHUNK):
+            conn.execute(
+                balances.delete().where(
+                    balances.c.account.in_(touched[start : start + DELETE_CHUNK]),
+                    balances.c.balance_cents == 0,
+                )
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
 
 from ledger.settings import Settings
+from projections.schema import metadata
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
@@ -34,3 +36,22 @@ def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
     """Take SQLite's write lock at BEGIN: a transaction that reads and then writes would
     otherwise fail at once when the event store committed in between (a stale snapshot)."""
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_scratch_engine() -> Engine:
+    """An empty read-model database in memory, with every read-model table: where a replay
+    as of a past point builds the read models (`projections.replay`). One connection, kept
+    for the engine's life (the database lives as long as it)."""
+    engine = create_engine("sqlite://", poolclass=StaticPool)
+    event.listen(engine, "connect", _sqlite_memory_pragmas)
+    event.listen(engine, "begin", _begin)
+    metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_memory_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_connection.isolation_level = None
+
+
+def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.exec_driver_sql("BEGIN")

@@ -51,13 +51,15 @@ class ProjectionRunner:
         with self.engine.connect() as conn:
             return self._read_position(conn, lock=False)[0]
 
-    def run_once(self) -> int:
-        """Apply one page of new events; the number applied (0 when caught up)."""
+    def run_once(self, stop: int | None = None) -> int:
+        """Apply one page of new events, up to log position `stop` (inclusive) if given;
+        the number applied (0 when caught up)."""
         with self.engine.begin() as conn:
             position, applied = self._read_position(conn, lock=True)
             page = self.app.recorder.select_notifications(
                 start=position,
                 limit=self.page_size,
+                stop=stop,
                 topics=self.projection.topics,
                 inclusive_of_start=False,
             )
@@ -72,10 +74,13 @@ class ProjectionRunner:
             )
             return len(page)
 
-    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
-        """Apply pages until no new event is left; the total applied."""
+    def catch_up(
+        self, progress: Callable[[int], None] | None = None, stop: int | None = None
+    ) -> int:
+        """Apply pages until no new event is left (up to position `stop` if given); the
+        total applied."""
         total = 0
-        while count := self.run_once():
+        while count := self.run_once(stop):
             total += count
             if progress:
                 progress(count)

@@ -1,6 +1,6 @@
 """The read-model tables, as SQLAlchemy Core objects (created by `migrations/`): projection
 positions and balances (0002); the catalogue, vendor statements and indicators (0003); the
-device banks' pipeline (0007); the internet fund (0008)."""
+device banks' pipeline (0007); the internet fund (0008); signed checkpoints (0009)."""
 
 from __future__ import annotations
 
@@ -241,4 +241,16 @@ fund_cofinancing_funders = Table(
     _cents("paid_cents"),
     _cents("spent_cents"),
     _cents("returned_cents"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("log_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("position", BigInteger, nullable=False, unique=True),
+    Column("root", String(64), nullable=False),
+    Column("balances_sha256", String(64), nullable=False),
+    Column("issued_at", String(20), nullable=False),
+    Column("signature", String(88), nullable=False),
+    Column("witness_signature", String(88), nullable=True),
 )
