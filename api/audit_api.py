@@ -3,104 +3,40 @@ paper's indicators. Auditors write nothing; operators may read. The log itself, 
 event, is read through `api.events_api`.
 
 Balances *now* come from the balances read model, caught up first. Balances *as of* a past
-point are stored nowhere: they are a fold of the postings of every money event from the
-start of the log (`ledger.accounts.fold`) up to a log position, or up to the first event
-stamped after a moment. Events carry their command's time and the log is in commit order,
-so a moment selects by event time; a figure that never moves is asked by position.
+point come from the same read model folded again from the log up to a log position, or up
+to the first event stamped after a moment (`api.past`). Events carry their command's time
+and the log is in commit order, so a moment selects by event time; a figure that never
+moves is asked by position.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
 from api import schemas as s
-from api.common import FOLD_PAGE_SIZE, POSITION, STAFF, iso, parse_moment
+from api.common import POSITION, STAFF, iso
+from api.past import AsOf, as_of, as_of_query, read_models
 from api.spec import Call, Operation, Reply
 from ledger.accounts import (
     ACCOUNT_KINDS,
     DEVICE_BANK_ACCOUNT_KINDS,
     FUND_ACCOUNT_KINDS,
-    MONEY_EVENT_TYPES,
     account_kind,
-    fold,
 )
 from ledger.errors import InvalidInput
-from ledger.vouchers import VoucherLedger
-from projections.balances import BalancesProjection
+from projections.balances import Balances, BalancesProjection
 from projections.indicators import IndicatorsProjection
 
-MONEY_TOPICS = tuple(get_topic(t) for t in MONEY_EVENT_TYPES)
 MAX_ACCOUNT_NAME_LENGTH = 128
 BALANCES = BalancesProjection.name
 
 
-# The books as of a point of the log --------------------------------------------------
-
-
-class MoneyLog:
-    """The money events of the log in order, up to a position (inclusive) or until the
-    first one stamped after `at`; `position` is that of the last event read."""
-
-    def __init__(self, app: VoucherLedger, stop: int | None, at: datetime | None) -> None:
-        self.app, self.stop, self.at = app, stop, at
-        self.position = 0
-
-    def __iter__(self) -> Iterator[Any]:
-        recorder, cursor = self.app.recorder, 0
-        while True:
-            page = recorder.select_notifications(
-                cursor, FOLD_PAGE_SIZE, self.stop, MONEY_TOPICS, inclusive_of_start=False
-            )
-            for notification in page:
-                event = self.app.mapper.to_domain_event(notification)
-                if self.at is not None and event.timestamp > self.at:
-                    return
-                self.position = notification.id
-                yield event
-            if len(page) < FOLD_PAGE_SIZE:
-                return
-            cursor = page[-1].id
-
-
-@dataclass(frozen=True, slots=True)
-class AsOf:
-    position: int | None = None
-    at: datetime | None = None
-
-    @property
-    def now(self) -> bool:
-        return self.position is None and self.at is None
-
+# The books now or as of a point of the log ------------------------------------------
 
 # Every kind of account the books post to: the teacher's credit and vendors, the device
 # banks', the internet fund's.
 KNOWN_KINDS = (*ACCOUNT_KINDS, *DEVICE_BANK_ACCOUNT_KINDS, *FUND_ACCOUNT_KINDS)
-
-
-def as_of(query: dict[str, Any]) -> AsOf:
-    if "at" in query and "position" in query:
-        raise InvalidInput("ask as of a moment or as of a position, not both", field="/at")
-    at = parse_moment(query["at"], "at") if "at" in query else None
-    return AsOf(query.get("position"), at)
-
-
-def fold_as_of(app: VoucherLedger, point: AsOf) -> tuple[dict[str, int], int]:
-    """Every account's balance as of `point`, and the position the books then stood at."""
-    head = app.recorder.max_notification_id() or 0
-    if point.position is not None and point.position > head:
-        raise InvalidInput(
-            f"position {point.position} is beyond the end of the log ({head})",
-            field="/position",
-        )
-    log = MoneyLog(app, point.position, point.at)
-    balances = fold(log)
-    return balances, point.position if point.position is not None else log.position
 
 
 def totals_by_kind(pairs: Any) -> list[dict[str, Any]]:
@@ -113,18 +49,12 @@ def totals_by_kind(pairs: Any) -> list[dict[str, Any]]:
 
 def read_books(services: Any, point: AsOf, account: str | None) -> dict[str, Any]:
     """One account's balance, or the totals by kind, as of `point` (blocking)."""
-    if point.now:
-        services.catch_up(BALANCES)
-        position = services.runners[BALANCES].position()
+    with read_models(services, point, BALANCES) as models:
+        balances = Balances(models.engine)
         if account is not None:
-            return {"balance_cents": services.balances.balance(account), "position": position}
-        pairs: Any = ((k.kind, k.balance_cents) for k in services.balances.by_kind())
-    else:
-        balances, position = fold_as_of(services.vouchers, point)
-        if account is not None:
-            return {"balance_cents": balances.get(account, 0), "position": position}
-        pairs = ((account_kind(a), cents) for a, cents in balances.items())
-    return {"kinds": totals_by_kind(pairs), "position": position}
+            return {"balance_cents": balances.balance(account), "position": models.position}
+        pairs = [(k.kind, k.balance_cents) for k in balances.by_kind()]
+    return {"kinds": totals_by_kind(pairs), "position": models.position}
 
 
 def source(point: AsOf) -> dict[str, Any]:
@@ -170,10 +100,7 @@ async def get_indicators(call: Call) -> Reply:
 
 # Operations ---------------------------------------------------------------------------
 
-AS_OF = {
-    "at": {**s.DATETIME, "description": "Books as of this moment, by event time."},
-    "position": {**POSITION, "description": "Books as of this log position (inclusive)."},
-}
+AS_OF = as_of_query("Books")
 KINDS = s.array(
     s.obj({"kind": s.TEXT, "balance_cents": s.SIGNED_CENTS}), max_items=len(KNOWN_KINDS) + 8
 )
@@ -184,10 +111,10 @@ EXAMPLE_KINDS = [
 ]
 AS_OF_TEXT = (
     "Without `at` or `position`: the balances read model, caught up first (`position` is "
-    "the last log position it applied). With `position`: a fold of every money event up to "
-    "that position. With `at`: a fold up to the first money event stamped after that "
-    "moment; events carry their command's time and the log is in commit order, so `at` "
-    "selects by event time. A fold reads the whole log up to that point."
+    "the last log position it applied). With `position`: the same read model folded again "
+    "from the log up to that position. With `at`: up to the event before the first one "
+    "stamped after that moment; events carry their command's time and the log is in "
+    "commit order, so `at` selects by event time."
 )
 
 OPERATIONS = (

@@ -2,6 +2,7 @@
 
     tirelire export --key operator.pem [--every N] [--out FILE] [--quiet]
     tirelire verify EXPORT --key operator.pub [--witness witness.pub]
+                                            [--at-least CHECKPOINT_FILE]
     tirelire audit keygen PATH          a new Ed25519 key in PATH, its public half in PATH.pub
     tirelire audit cosign EXPORT --operator operator.pub --key witness.pem --out FILE
 
@@ -19,6 +20,12 @@ every leaf from its fields, rebuilds the tree, checks each checkpoint's size, ro
 signatures, its consistency with the one before (RFC 9162), and replays the events' postings
 to recompute the balances commitment. It stops at the first bad line and names it.
 
+An export cut right after one of its own checkpoints verifies on its own. An auditor who
+kept signed checkpoints from before (`tirelire checkpoints`, `GET /v1/audit/checkpoints`)
+passes them with `--at-least`: the export must then reach each of them and have exactly
+its root at its size, or it is refused as `truncated_before_known_checkpoint` or
+`forked_from_known_checkpoint`.
+
 The export reads the log up to its last event when it starts; events recorded meanwhile
 belong to the next export.
 """
@@ -28,7 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,13 +63,16 @@ from ledger.audit_log import (
     notifications,
 )
 from ledger.checkpoints import FIELDS, Checkpoint, cosign, make_checkpoint
-from ledger.errors import InvalidInput, InvalidSigningKey
+from ledger.errors import ExportMismatch, InvalidCheckpoint, InvalidInput, InvalidSigningKey
 from ledger.merkle import MerkleFrontier
+from ledger.proofs import SignedCheckpoint
 from ledger.settings import Settings
 
 DEFAULT_EVERY = 10_000  # events between two checkpoints of an export
 MAX_EVERY = 10_000_000
 MAX_KEY_FILE_BYTES = 16_384
+MAX_KEPT_CHECKPOINTS = 100_000  # lines of a file of checkpoints an auditor kept
+MAX_KEPT_LINE_CHARS = 4096  # a signed checkpoint is about 400 characters
 
 
 def add_audit_commands(commands: argparse._SubParsersAction) -> None:
@@ -80,6 +90,13 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("export", type=Path, metavar="EXPORT")
     verify.add_argument("--key", required=True, type=Path, help="the operator's public key")
     verify.add_argument("--witness", type=Path, help="a witness's public key")
+    verify.add_argument(
+        "--at-least",
+        type=Path,
+        metavar="CHECKPOINT_FILE",
+        help="signed checkpoints you kept (JSON lines, as `tirelire checkpoints` prints): "
+        "the export must reach each with exactly its root",
+    )
     verify.set_defaults(handler=cmd_verify)
 
     audit = commands.add_parser("audit", help="audit keys and witnesses' co-signatures")
@@ -144,27 +161,60 @@ def export_jsonl(
 def cmd_verify(_settings: Settings, args: argparse.Namespace) -> int:
     operator = read_public_key(args.key)
     witness = read_public_key(args.witness) if args.witness else None
-    verifier = verify_export(args.export, operator, witness)
+    known = read_kept_checkpoints(args.at_least) if args.at_least else ()
+    try:
+        verifier = verify_export(args.export, operator, witness, known)
+    except ExportMismatch as error:  # say which check refused it
+        reason = error.details.get("reason", "")
+        raise ExportMismatch(f"{error.message} ({reason})", **error.details) from None
     last = verifier.last_checkpoint
     assert last is not None
+    reached = f" It reaches the {len(known)} checkpoints you kept." if known else ""
     print(
         f"Verified {verifier.tree.size} events and {verifier.checkpoints} checkpoints: "
-        f"size {last.log_size}, root {last.root}, balances {last.balances_sha256}."
+        f"size {last.log_size}, root {last.root}, balances {last.balances_sha256}.{reached}"
     )
     return 0
 
 
 def verify_export(
-    path: Path, operator: Ed25519PublicKey, witness: Ed25519PublicKey | None = None
+    path: Path,
+    operator: Ed25519PublicKey,
+    witness: Ed25519PublicKey | None = None,
+    known: Sequence[SignedCheckpoint] = (),
 ) -> ExportVerifier:
-    """Check a whole export file; `ExportMismatch` names its first bad line."""
+    """Check a whole export file, and that it reaches the `known` checkpoints the auditor
+    kept; `ExportMismatch` names its first bad line."""
     verifier = ExportVerifier(operator, witness)
+    for signed in known:
+        verifier.expect(signed.checkpoint, signed.signature)
     number = 0
     with _input(path) as lines:
         for number, text in enumerate(lines, start=1):
             verifier.check_line(number, text)
     verifier.finish(number)
     return verifier
+
+
+def read_kept_checkpoints(path: Path) -> list[SignedCheckpoint]:
+    """Signed checkpoints an auditor kept: one JSON object per line (an export's checkpoint
+    line, or a line of `tirelire checkpoints`)."""
+    kept = []
+    with _input(path) as lines:
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            if len(kept) == MAX_KEPT_CHECKPOINTS or len(text) > MAX_KEPT_LINE_CHARS:
+                raise InvalidInput(f"{path}: at most {MAX_KEPT_CHECKPOINTS} short lines")
+            try:
+                kept.append(SignedCheckpoint.from_dict(json.loads(text)))
+            except ValueError:
+                raise InvalidCheckpoint(f"{path}, line {number}: not JSON") from None
+            except InvalidCheckpoint as error:
+                raise InvalidCheckpoint(f"{path}, line {number}: {error.message}") from None
+    if not kept:
+        raise InvalidCheckpoint(f"{path} holds no checkpoint")
+    return kept
 
 
 def cmd_audit_keygen(_settings: Settings, args: argparse.Namespace) -> int:

@@ -22,8 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from api import schemas as s
-from api.audit_api import parse_moment
-from api.common import iso, path_uuid, scoped_key
+from api.common import iso, parse_moment, path_uuid, scoped_key
 from api.labels_api import LABELS
 from api.spec import Call, Operation, Reply, Role
 from ledger.authorities import checked_territories

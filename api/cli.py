@@ -41,7 +41,10 @@ from api.audit_cli import add_audit_commands
 from api.bootstrap import build_services, check_schema
 from api.demo import DemoPlan, run_demo
 from api.keys import ApiKeys
+from api.proof_cli import add_proof_commands
+from api.rebuild_cli import add_rebuild_command
 from api.render import print_balances
+from api.report_cli import add_report_commands
 from api.serve import DEFAULT_HOST, DEFAULT_PORT, ServeOptions, serve
 from api.spec import Role
 from ledger.errors import DomainError, InvalidInput
@@ -100,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_token_commands(commands)
     add_apikey_commands(commands)
     add_audit_commands(commands)
+    add_report_commands(commands)
+    add_proof_commands(commands)
+    add_rebuild_command(commands)
     return parser
 
 

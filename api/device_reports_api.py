@@ -9,12 +9,14 @@ A place is named by its territory code and, for the pipeline, by a refurbisher's
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from api import schemas as s
-from api.common import STAFF, iso
+from api.common import POSITION, STAFF, iso
 from api.parties import caller_party
+from api.past import AS_OF_TEXT, as_of, as_of_query, read_models
 from api.spec import Call, Operation, Reply, Role
 from ledger.device_records import DeviceStage
 from ledger.identifiers import check_siret
@@ -42,11 +44,11 @@ def seconds(span: Any) -> int:
     return int(span.total_seconds())
 
 
-def pipeline_json(view: DevicePipeline, call: Call) -> dict[str, Any]:
+def pipeline_json(view: DevicePipeline, call: Call, now: datetime) -> dict[str, Any]:
     territory, refurbisher = place(call)
     made, cost = view.yield_(territory), view.cost_per_delivered(territory)
     lead = view.lead_times(territory, refurbisher)
-    stuck = view.stuck_counts(call.now, territory=territory, refurbisher=refurbisher)
+    stuck = view.stuck_counts(now, territory=territory, refurbisher=refurbisher)
     return {
         "territory": call.query.get("territory"),
         "refurbisher": refurbisher,
@@ -68,30 +70,33 @@ def pipeline_json(view: DevicePipeline, call: Call) -> dict[str, Any]:
 
 
 async def get_device_pipeline(call: Call) -> Reply:
-    services = call.services
+    services, point = call.services, as_of(call.query)
 
     def read() -> dict[str, Any]:
-        services.catch_up(PIPELINE)
-        return pipeline_json(DevicePipeline(services.engine), call)
+        with read_models(services, point, PIPELINE) as models:
+            pipeline = pipeline_json(DevicePipeline(models.engine), call, models.when(call.now))
+        return {**pipeline, "position": models.position}
 
     return Reply(await services.run(read))
 
 
 async def list_stuck_devices(call: Call) -> Reply:
-    services = call.services
+    services, point = call.services, as_of(call.query)
     territory, refurbisher = place(call)
     limit, offset = call.query["limit"], call.query["offset"]
 
-    def read() -> list[Any]:
-        services.catch_up(PIPELINE)
-        view = DevicePipeline(services.engine)
-        return view.stuck(
-            call.now, territory=territory, refurbisher=refurbisher, limit=limit, offset=offset
-        )
+    def read() -> tuple[list[Any], int]:
+        with read_models(services, point, PIPELINE) as models:
+            view, now = DevicePipeline(models.engine), models.when(call.now)
+            found = view.stuck(
+                now, territory=territory, refurbisher=refurbisher, limit=limit, offset=offset
+            )
+        return found, models.position
 
-    stuck = await services.run(read)
+    stuck, position = await services.run(read)
     return Reply(
         {
+            "position": position,
             "devices": [
                 {
                     "device_id": str(d.device_id),
@@ -102,7 +107,7 @@ async def list_stuck_devices(call: Call) -> Reply:
                     "waited_s": seconds(d.waited),
                 }
                 for d in stuck
-            ]
+            ],
         }
     )
 
@@ -161,8 +166,10 @@ STAGE_COUNTS = {
 LEAD_TIME = s.obj(
     {"stage": s.enum(*STAGES), "stays": s.COUNT, "median_s": s.COUNT, "p90_s": s.COUNT}
 )
+AS_OF = as_of_query("The pipeline")
 EXAMPLE_STAGES = dict.fromkeys(STAGES, 0) | {"delivered": 17, "recycled": 3}
 EXAMPLE_PIPELINE = {
+    "position": 1207,
     "territory": "lyon",
     "refurbisher": None,
     "by_stage": EXAMPLE_STAGES,
@@ -190,13 +197,15 @@ OPERATIONS = (
         "refurbishments and repairs were charged, over the devices delivered, against the "
         "60 € the programme pays. Lead times are the median and 90th percentile, by nearest "
         "rank, of the finished stays in each stage; `stuck` counts devices in a stage for "
-        "longer than its limit (30 days; 14 while the donor's data is not yet wiped).",
+        "longer than its limit (30 days; 14 while the donor's data is not yet wiped), at the "
+        "time of the request or, as of the past, at the time then." + AS_OF_TEXT,
         tag="operator",
         roles=STAFF,
         handler=get_device_pipeline,
-        query=s.obj({}, PLACE),
+        query=s.obj({}, {**PLACE, **AS_OF}),
         response=s.obj(
             {
+                "position": POSITION,
                 "territory": s.nullable(s.OPAQUE_ID),
                 "refurbisher": s.nullable(s.TEXT),
                 "by_stage": STAGE_COUNTS,
@@ -220,13 +229,14 @@ OPERATIONS = (
         path="/v1/device-pipeline/stuck",
         summary="Devices waiting in a stage longer than its limit, longest first",
         description="The same limits as the pipeline's `stuck` counts, at the time of the "
-        "request; filtered by `territory` (its code) and `refurbisher` (its SIRET).",
+        "request; filtered by `territory` (its code) and `refurbisher` (its SIRET)." + AS_OF_TEXT,
         tag="operator",
         roles=STAFF,
         handler=list_stuck_devices,
-        query=s.obj({}, {**PLACE, **PAGE}),
+        query=s.obj({}, {**PLACE, **PAGE, **AS_OF}),
         response=s.obj(
             {
+                "position": POSITION,
                 "devices": s.array(
                     s.obj(
                         {
@@ -239,10 +249,11 @@ OPERATIONS = (
                         }
                     ),
                     MAX_PAGE_SIZE,
-                )
+                ),
             }
         ),
         example_response={
+            "position": 1207,
             "devices": [
                 {
                     "device_id": EXAMPLE_DEVICE_ID,
@@ -252,7 +263,7 @@ OPERATIONS = (
                     "entered_at": "2027-10-05T09:00:00+00:00",
                     "waited_s": 1_728_000,
                 }
-            ]
+            ],
         },
         ownership="any",
     ),

@@ -184,17 +184,24 @@ def _request_body(op: Operation) -> JSON:
     return {"required": True, "content": {media_type: media}}
 
 
+ALTERNATIVE_MEDIA_TYPES = "x-alternative-media-types"
+
+
 def _success(op: Operation) -> JSON:
     response: JSON = {"description": HTTPStatus(op.status).phrase}
     if op.status == HTTPStatus.NO_CONTENT:
         return response
     # A response that is not JSON (the docs page, metrics) states its media type the JSON
     # Schema way: {"type": "string", "contentMediaType": "text/html"}.
+    # An operation that answers in several formats (a report as JSON, CSV or HTML) names
+    # the others under ALTERNATIVE_MEDIA_TYPES: media type → schema.
     media_type = op.response.get("contentMediaType", "application/json")
-    media: JSON = {"schema": op.response}
+    schema = {k: v for k, v in op.response.items() if k != ALTERNATIVE_MEDIA_TYPES}
+    media: JSON = {"schema": schema}
     if op.example_response is not None:
         media["example"] = op.example_response
-    response["content"] = {media_type: media}
+    others = op.response.get(ALTERNATIVE_MEDIA_TYPES, {})
+    response["content"] = {media_type: media, **{t: {"schema": s} for t, s in others.items()}}
     return response
 
 

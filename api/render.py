@@ -14,6 +14,7 @@ from projections.vendors import VendorStatement
 
 def print_balances(services: Services, out: TextIO | None = None) -> None:
     out = out or sys.stdout
+    # The read model keeps non-zero balances only: "accounts" counts those holding money.
     print(f"{'account kind':<20} {'accounts':>9} {'balance':>22}", file=out)
     for row in services.balances.by_kind():
         print(f"{row.kind:<20} {row.accounts:>9} {Money(row.balance_cents)!s:>22}", file=out)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -26,12 +27,21 @@ from api.bootstrap import check_schema
 from api.codes import RedemptionCodes, derive_code_secret
 from api.keys import ApiKeys
 from api.limits import RateLimiter
-from api.tokens import TokenVerifier, load_or_create_signing_key
+from api.tokens import (
+    TokenVerifier,
+    load_or_create_checkpoint_key,
+    load_or_create_signing_key,
+)
 from ledger.batching import GroupCommitter
 from ledger.catalogue_app import Catalogue
 from ledger.claims_desk import ClaimsDesk
 from ledger.device_bank import DeviceBank
-from ledger.errors import InvalidHouseholdKey, StoreUnavailable
+from ledger.errors import (
+    CheckpointMismatch,
+    InvalidHouseholdKey,
+    InvalidSigningKey,
+    StoreUnavailable,
+)
 from ledger.fund_app import InternetFund
 from ledger.redemptions import Redemptions
 from ledger.references import FreshEnough
@@ -39,10 +49,14 @@ from ledger.reimbursement import default_rule_book
 from ledger.settings import Settings
 from ledger.vendor_directory import VendorDirectory
 from ledger.vouchers import VoucherLedger
+from projections.as_of import PastReadModels
 from projections.balances import Balances
 from projections.catalogue import CatalogueView
+from projections.checkpoint_store import CheckpointStore
+from projections.checkpointer import Checkpointer
 from projections.engine import create_read_engine
 from projections.indicators import Indicators
+from projections.log_proofs import LogProofs
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
 from projections.vendors import VendorStatements
@@ -77,6 +91,9 @@ class Services:
     statements: VendorStatements
     indicators: Indicators
     catalogue_view: CatalogueView
+    checkpoints: CheckpointStore  # the signed checkpoints kept (`api.proofs_api`)
+    proofs: LogProofs
+    past: PastReadModels  # every read model as of a past point (`api.past`)
     in_flight: set[tuple[str, str]] = field(default_factory=set)
     started: bool = False
     internet_fund: InternetFund | None = None  # None: no households' key (see `fund`)
@@ -124,6 +141,7 @@ def build_services(settings: Settings) -> Services:
     engine = create_read_engine(settings)
     runners = projection_runners(vouchers, engine)
     devices = DeviceBank(settings)
+    checkpoints = CheckpointStore(engine)
     return Services(
         settings=settings,
         vouchers=vouchers,
@@ -147,6 +165,9 @@ def build_services(settings: Settings) -> Services:
         statements=VendorStatements(engine),
         indicators=Indicators(engine),
         catalogue_view=CatalogueView(engine),
+        checkpoints=checkpoints,
+        proofs=LogProofs(vouchers, checkpoints),
+        past=PastReadModels(vouchers),
         internet_fund=open_fund(settings, devices),
     )
 
@@ -175,6 +196,7 @@ def run_projector(settings: Settings, stop: threading.Event) -> None:
     vouchers = VoucherLedger(settings)
     engine = create_read_engine(settings)
     runners = projection_runners(vouchers, engine)
+    checkpointer = open_checkpointer(settings, vouchers, engine)
     interval = settings.poll_interval_ms / 1000
     try:
         while not stop.is_set():
@@ -183,11 +205,42 @@ def run_projector(settings: Settings, stop: threading.Event) -> None:
             except Exception:
                 log.exception("a projection failed to catch up; retrying")
                 applied = 0
+            if checkpointer is not None:
+                checkpointer = keep_checkpoints(checkpointer, datetime.now(UTC))
             if not applied:
                 stop.wait(interval)
     finally:
         vouchers.close()
         engine.dispose()
+
+
+def open_checkpointer(
+    settings: Settings, vouchers: VoucherLedger, engine: Engine
+) -> Checkpointer | None:
+    """The projector's checkpointer, or None (logged) where no checkpoint key is
+    configured: the books are served, and no checkpoint is signed."""
+    try:
+        key = load_or_create_checkpoint_key(settings)
+    except InvalidSigningKey as missing:
+        log.warning("no checkpoints are signed: %s", missing.message)
+        return None
+    return Checkpointer(vouchers, CheckpointStore(engine), key, settings)
+
+
+def keep_checkpoints(checkpointer: Checkpointer, now: datetime) -> Checkpointer | None:
+    """Issue a checkpoint if one is due. A log that no longer gives a signed checkpoint
+    stops the signing for good (None); anything else is logged and retried."""
+    try:
+        signed = checkpointer.tick(now)
+    except CheckpointMismatch as mismatch:
+        log.critical("checkpoints stopped: %s", mismatch.message)
+        return None
+    except Exception:
+        log.exception("a checkpoint failed; retrying")
+        return checkpointer
+    if signed is not None:
+        log.info("signed the checkpoint of size %d", signed.log_size)
+    return checkpointer
 
 
 SERVICES = web.AppKey("services", Services)

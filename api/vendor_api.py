@@ -17,6 +17,7 @@ from uuid import UUID
 from api import schemas as s
 from api.common import (
     OPERATOR,
+    POSITION,
     VENDOR,
     VENDOR_OR_STAFF,
     body_uuid,
@@ -26,12 +27,15 @@ from api.common import (
     path_uuid,
     scoped_key,
 )
+from api.past import AS_OF_TEXT, as_of, as_of_query, read_models
 from api.spec import Call, Handler, Operation, Reply
 from ledger.errors import MalformedRequest
 from ledger.vendors import Vendor
 from projections.vendors import TOTALS as STATEMENT_TOTALS
+from projections.vendors import VendorStatement, VendorStatementProjection, VendorStatements
 
 MAX_BANK_CHANGES_SHOWN = 100
+STATEMENTS = VendorStatementProjection.name
 
 
 # Vendors ------------------------------------------------------------------------------
@@ -147,16 +151,22 @@ async def get_vendor_statement(call: Call) -> Reply:
     vendor = str(own_vendor(call))
     first = parse_day(call.query["from"], "from")
     last = parse_day(call.query["to"], "to")
-    services = call.services
-    await services.run(services.catch_up, "vendor_statements")
-    statement = await services.run(services.statements.statement, vendor, first, last)
-    debits = await services.run(services.desk.debit_notes, vendor)
+    services, point = call.services, as_of(call.query)
+
+    def read() -> tuple[VendorStatement, Any, int]:
+        with read_models(services, point, STATEMENTS) as models:
+            statement = VendorStatements(models.engine).statement(vendor, first, last)
+        debits = services.desk.debit_notes(vendor, None if point.now else models.position)
+        return statement, debits, models.position
+
+    statement, debits, position = await services.run(read)
     notes = [] if debits is None else list(debits.notes.values())
     in_period = [n for n in notes if first <= n.raised_at.astimezone(UTC).date() <= last]
     totals = {name: getattr(statement, name) for name in STATEMENT_TOTALS}
     return Reply(
         {
             "vendor_id": vendor,
+            "position": position,
             "from": first.isoformat(),
             "to": last.isoformat(),
             "opening_balance_cents": statement.opening_balance_cents,
@@ -235,6 +245,7 @@ DEBIT_NOTE = s.obj(
 STATEMENT = s.obj(
     {
         "vendor_id": s.TEXT,
+        "position": POSITION,
         "from": s.DATE,
         "to": s.DATE,
         "opening_balance_cents": s.SIGNED_CENTS,
@@ -247,6 +258,7 @@ STATEMENT = s.obj(
 )
 EXAMPLE_STATEMENT = {
     "vendor_id": VENDOR_ID,
+    "position": 1207,
     "from": "2027-09-01",
     "to": "2027-09-30",
     "opening_balance_cents": 0,
@@ -415,14 +427,16 @@ STATEMENT_OPERATIONS: tuple[Operation, ...] = (
         path="/v1/vendors/{vendor_id}/statement",
         summary="A vendor's statement for a run of days: sales, claims, payments, debit notes",
         description="`from` and `to` are UTC days, both included. The balance owed is "
-        "captured − refunded − withheld − paid; below zero, the vendor owes the programme.",
+        "captured − refunded − withheld − paid; below zero, the vendor owes the programme. "
+        "Without `at` or `position`: now, from the statements read model caught up first."
+        + AS_OF_TEXT,
         tag="vendor",
         roles=VENDOR_OR_STAFF,
         handler=get_vendor_statement,
         query={
             "type": "object",
             "required": ["from", "to"],
-            "properties": {"from": s.DATE, "to": s.DATE},
+            "properties": {"from": s.DATE, "to": s.DATE, **as_of_query("The statement")},
         },
         response=STATEMENT,
         example_response=EXAMPLE_STATEMENT,

@@ -28,7 +28,7 @@ from ledger.holds import HoldStatus, TopUpKind
 from ledger.matching import FunderKind
 from ledger.parties import PartyRole
 from ledger.settings import Settings
-from ledger.store import APPLICATION_NAME, backoff
+from ledger.store import APPLICATION_NAME, backoff, version_at
 from ledger.subsidies import SubsidyPayee
 from ledger.territories import TerritoryKind
 from ledger.transcoding import MsgpackTranscoder
@@ -104,6 +104,12 @@ class LedgerApplication(Application):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+    def find_as_of(self, aggregate_id: UUID, position: int) -> Any:
+        """The aggregate as it stood once the log reached `position`, or None before its
+        first event."""
+        version = version_at(self.recorder, aggregate_id, position)
+        return None if version is None else self.repository.get(aggregate_id, version=version)
 
     def _get(self, aggregate_id: UUID, kind: type, error: type[DomainError], what: str) -> Any:
         """The aggregate with this id if it is a `kind`; `error` otherwise."""

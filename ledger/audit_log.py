@@ -28,8 +28,10 @@ An **export** carries each event's fields and leaf hash on one JSON line, with s
 checkpoints between them (`api.audit_cli` writes it). `ExportVerifier` checks one with no
 database: every leaf recomputed, the tree rebuilt, every checkpoint's size, root and
 signatures, its consistency with the previous one, and the balances a replay of the
-events' postings gives. It decodes only topics of the `ledger` package, because decoding
-imports a topic's module and the file is not trusted until a signed root covers it.
+events' postings gives; and, given checkpoints the auditor kept from before (`expect`),
+that the export reaches each and has exactly its root at its size. It decodes only topics
+of the `ledger` package, because decoding imports a topic's module and the file is not
+trusted until a signed root covers it.
 """
 
 from __future__ import annotations
@@ -200,6 +202,7 @@ class ExportVerifier:
         self.last_checkpoint: Checkpoint | None = None
         self.checkpoints = 0
         self.first_uncovered_line: int | None = None
+        self.known: list[Checkpoint] = []  # checkpoints the auditor kept from before
 
     def check_line(self, number: int, text: str) -> None:
         fields = _parse(number, text)
@@ -211,6 +214,15 @@ class ExportVerifier:
         else:
             raise _mismatch(number, "malformed_line", f"unknown kind {kind!r}")
 
+    def expect(self, checkpoint: Checkpoint, signature: bytes) -> None:
+        """Require the export to reach a checkpoint the auditor kept from before, and to
+        give exactly its root at its size (checked in `finish`). An export cut at one of
+        its own checkpoints verifies on its own; only what the auditor already holds shows
+        that it lost what came after. The kept checkpoint's signature is checked now
+        (`InvalidCheckpointSignature`)."""
+        verify(checkpoint, signature, self.operator)
+        self.known.append(checkpoint)
+
     def finish(self, last_line: int) -> None:
         if self.last_checkpoint is None:
             raise _mismatch(last_line, "no_checkpoint", "the export has no checkpoint")
@@ -219,6 +231,25 @@ class ExportVerifier:
                 self.first_uncovered_line,
                 "truncated",
                 "no checkpoint covers the events from here on: the export is truncated",
+            )
+        for known in sorted(self.known, key=lambda checkpoint: checkpoint.log_size):
+            self._check_known(last_line, known)
+
+    def _check_known(self, last_line: int, known: Checkpoint) -> None:
+        size = known.log_size
+        if size > self.tree.size:
+            raise _mismatch(
+                last_line,
+                "truncated_before_known_checkpoint",
+                f"the export ends after {self.tree.size} events, before the signed checkpoint "
+                f"of size {size} you kept: events it covered are missing",
+            )
+        if self.tree.root(size).hex() != known.root:
+            raise _mismatch(
+                last_line,
+                "forked_from_known_checkpoint",
+                f"the export's first {size} events do not hash to the root of the signed "
+                "checkpoint of that size you kept: the log was rewritten since",
             )
 
     def _check_event(self, number: int, fields: dict[str, Any]) -> None:

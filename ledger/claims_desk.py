@@ -300,8 +300,11 @@ class ClaimsDesk(LedgerApplication):
 
         return self.retrying(attempt, "the credit account")
 
-    def debit_notes(self, vendor_id: str) -> VendorDebits | None:
-        return self._find(vendor_debits_id(vendor_id))
+    def debit_notes(self, vendor_id: str, position: int | None = None) -> VendorDebits | None:
+        """A vendor's debit notes now, or as of a log position."""
+        if position is None:
+            return self._find(vendor_debits_id(vendor_id))
+        return self.find_as_of(vendor_debits_id(vendor_id), position)
 
     def _refund_in_claim(
         self, account: CreditAccount, receipt: RefundReceipt, command: Refund

@@ -125,6 +125,25 @@ def latest_versions(recorder: ApplicationRecorder, ids: Sequence[UUID]) -> dict[
     return versions
 
 
+def version_at(recorder: ApplicationRecorder, aggregate_id: UUID, position: int) -> int | None:
+    """The aggregate's version once the log stood at `position` (its last event at or
+    before it), or None when it had no event yet."""
+    assert position >= 0
+    if isinstance(recorder, SQLiteApplicationRecorder | PostgresApplicationRecorder):
+        column = "rowid" if isinstance(recorder, SQLiteApplicationRecorder) else "notification_id"
+        tail = f"AND {column} <= {int(position)}"
+        rows = _query(recorder, "MAX(originator_version)", [aggregate_id], tail)
+        return rows[0][0] if rows else None
+    found = None  # the in-memory store: scan its notifications
+    cursor = 0
+    while page := recorder.select_notifications(cursor, 1000, position, inclusive_of_start=False):
+        found = max(
+            (n.originator_version for n in page if n.originator_id == aggregate_id), default=found
+        )
+        cursor = page[-1].id
+    return found
+
+
 def _chunks(ids: Sequence[UUID]) -> list[list[UUID]]:
     unique = list(dict.fromkeys(ids))
     return [unique[i : i + MAX_IDS_PER_SELECT] for i in range(0, len(unique), MAX_IDS_PER_SELECT)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
@@ -41,11 +43,34 @@ def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
 def create_scratch_engine() -> Engine:
     """An empty read-model database in memory, with every read-model table: where a replay
     as of a past point builds the read models (`projections.replay`). One connection, kept
-    for the engine's life (the database lives as long as it)."""
-    engine = create_engine("sqlite://", poolclass=StaticPool)
+    for the engine's life (the database lives as long as it), usable from any thread but
+    by one at a time."""
+    engine = create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
     event.listen(engine, "connect", _sqlite_memory_pragmas)
     event.listen(engine, "begin", _begin)
     metadata.create_all(engine)
+    return engine
+
+
+def scratch_image(engine: Engine) -> bytes:
+    """The whole database of a scratch engine as bytes (`sqlite3.Connection.serialize`)."""
+    raw = engine.raw_connection()
+    try:
+        return raw.driver_connection.serialize()
+    finally:
+        raw.close()
+
+
+def scratch_engine_from(image: bytes) -> Engine:
+    """A scratch engine holding a copy of the database in `image`: writing to it leaves
+    `image` as it was."""
+    connection = sqlite3.connect(":memory:", check_same_thread=False)
+    connection.deserialize(image)
+    engine = create_engine("sqlite://", poolclass=StaticPool, creator=lambda: connection)
+    event.listen(engine, "connect", _sqlite_memory_pragmas)
+    event.listen(engine, "begin", _begin)
     return engine
 
 

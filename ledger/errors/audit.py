@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.errors.base import InvalidInput
+from ledger.errors.base import Conflict, InvalidInput, NotFound, StoreUnavailable
 
 
 # Audit proofs (`ledger.merkle`).
@@ -40,3 +40,63 @@ class ExportMismatch(InvalidInput):
 
     code = "export_mismatch"
     title = "The export does not match its checkpoints"
+
+
+# Audit: the checkpoints the system keeps, and proofs against them (`projections.checkpoint_store`,
+# `projections.checkpointer`, `projections.log_proofs`).
+class CheckpointNotFound(NotFound):
+    """No stored checkpoint of that size (or none at all yet)."""
+
+    code = "checkpoint_not_found"
+    title = "No such signed checkpoint"
+
+
+class EventNotFound(NotFound):
+    """No event at that log position within the tree of the checkpoint asked for."""
+
+    code = "event_not_found"
+    title = "No such event in the checkpointed log"
+
+
+class CheckpointNotExtending(Conflict):
+    """A checkpoint that covers no more of the log than the latest one stored."""
+
+    code = "checkpoint_not_extending"
+    title = "The checkpoint does not extend the latest one"
+
+
+class CheckpointAlreadyCosigned(Conflict):
+    """A stored checkpoint already carries another witness's co-signature."""
+
+    code = "checkpoint_already_cosigned"
+    title = "The checkpoint is already co-signed"
+
+
+class CheckpointMismatch(Conflict):
+    """The log no longer hashes to a checkpoint we signed: it was rewritten under us."""
+
+    code = "checkpoint_mismatch"
+    title = "The log does not match a stored checkpoint"
+
+
+class ProofsUnavailable(StoreUnavailable):
+    """A proof would need a Merkle tree larger than the process keeps in memory."""
+
+    code = "proofs_unavailable"
+    title = "Proofs over a log this large are not served"
+
+
+# Audit: reports of the programme (`projections.report`, `projections.report_check`).
+class MalformedReport(InvalidInput):
+    """A file that holds no report, or a report missing its fields or seal."""
+
+    code = "malformed_report"
+    title = "The report is malformed"
+
+
+class ReportMismatch(InvalidInput):
+    """A report that the log does not confirm; `field` names the first field that differs
+    (`sha256`, `checkpoint.signature`, `checkpoint.root`, `indicators.purchases_cents`, …)."""
+
+    code = "report_mismatch"
+    title = "The report does not match the log"

@@ -123,6 +123,7 @@ def world(api) -> dict[str, Any]:
         "batch_id": SOME_UUID,
         "period": "2027",
         "subsidy_id": SOME_UUID,
+        "log_size": "1",
     }
     devices = device_world(api)
     return {

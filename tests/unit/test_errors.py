@@ -132,6 +132,14 @@ STABLE_CODES = {
     "InvalidCheckpoint": "invalid_checkpoint",
     "InvalidCheckpointSignature": "invalid_checkpoint_signature",
     "ExportMismatch": "export_mismatch",
+    "MalformedReport": "malformed_report",
+    "ReportMismatch": "report_mismatch",
+    "CheckpointNotFound": "checkpoint_not_found",
+    "EventNotFound": "event_not_found",
+    "CheckpointNotExtending": "checkpoint_not_extending",
+    "CheckpointAlreadyCosigned": "checkpoint_already_cosigned",
+    "CheckpointMismatch": "checkpoint_mismatch",
+    "ProofsUnavailable": "proofs_unavailable",
 }
 
 
