@@ -1,10 +1,15 @@
-"""`tirelire export`, `tirelire verify`, `tirelire audit keygen | cosign`: the log for auditors.
+"""`tirelire export`, `verify`, `audit keygen | public-key | cosign`: the log for auditors.
 
-    tirelire export --key operator.pem [--every N] [--out FILE] [--quiet]
+    tirelire export [--key operator.pem] [--every N] [--out FILE] [--quiet]
     tirelire verify EXPORT --key operator.pub [--witness witness.pub]
                                             [--at-least CHECKPOINT_FILE]
     tirelire audit keygen PATH          a new Ed25519 key in PATH, its public half in PATH.pub
+    tirelire audit public-key           the checkpoint key's public half (PEM): operator.pub
     tirelire audit cosign EXPORT --operator operator.pub --key witness.pem --out FILE
+
+Without `--key`, `export` signs with the checkpoint key (TIRELIRE_CHECKPOINT_KEY_FILE,
+`api.tokens.load_or_create_checkpoint_key`), the key of the kept checkpoints and of the
+reports: one key, whose public half `audit public-key` prints, verifies them all.
 
 An **export** is JSON Lines, one object per line, in notification order:
 
@@ -78,7 +83,9 @@ MAX_KEPT_LINE_CHARS = 4096  # a signed checkpoint is about 400 characters
 def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export", help="the log and signed checkpoints, for auditors")
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
-    export.add_argument("--key", required=True, type=Path, help="the operator's key (PEM)")
+    export.add_argument(
+        "--key", type=Path, help="the operator's key (PEM; default: the checkpoint key)"
+    )
     export.add_argument(
         "--every", type=int, default=DEFAULT_EVERY, help="events per checkpoint (%(default)s)"
     )
@@ -95,7 +102,8 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="CHECKPOINT_FILE",
         help="signed checkpoints you kept (JSON lines, as `tirelire checkpoints` prints): "
-        "the export must reach each with exactly its root",
+        "the export must reach each with exactly its root; with --witness, a kept line's "
+        "witness_signature, where it has one, must verify too",
     )
     verify.set_defaults(handler=cmd_verify)
 
@@ -104,6 +112,8 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     keygen = actions.add_parser("keygen", help="write a new key PATH and PATH.pub")
     keygen.add_argument("path", type=Path, metavar="PATH")
     keygen.set_defaults(handler=cmd_audit_keygen)
+    public = actions.add_parser("public-key", help="the checkpoint key's public half (PEM)")
+    public.set_defaults(handler=cmd_audit_public_key)
     cosigning = actions.add_parser("cosign", help="verify an export, then co-sign it")
     cosigning.add_argument("export", type=Path, metavar="EXPORT")
     cosigning.add_argument("--operator", required=True, type=Path, help="operator's public key")
@@ -115,11 +125,14 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     if not 1 <= args.every <= MAX_EVERY:
         raise InvalidInput(f"--every is 1 to {MAX_EVERY} events", field="every")
-    key = tokens.read_signing_key(args.key)
     check_schema(settings)
+    if args.key is None:
+        key = tokens.load_or_create_checkpoint_key(settings)
+    else:
+        key = tokens.read_signing_key(args.key)
     app = LedgerApplication(settings)
     try:
-        with _output(args.out) as out:
+        with open_output(args.out) as out:
             size = export_jsonl(app, out, key, args.every, datetime.now(UTC), not args.quiet)
     finally:
         app.close()
@@ -162,6 +175,9 @@ def cmd_verify(_settings: Settings, args: argparse.Namespace) -> int:
     operator = read_public_key(args.key)
     witness = read_public_key(args.witness) if args.witness else None
     known = read_kept_checkpoints(args.at_least) if args.at_least else ()
+    for signed in known:  # a kept line's co-signature, where it has one, is the witness's
+        if witness is not None and signed.witness_signature is not None:
+            signed.check(operator, witness)
     try:
         verifier = verify_export(args.export, operator, witness, known)
     except ExportMismatch as error:  # say which check refused it
@@ -199,7 +215,13 @@ def verify_export(
 def read_kept_checkpoints(path: Path) -> list[SignedCheckpoint]:
     """Signed checkpoints an auditor kept: one JSON object per line (an export's checkpoint
     line, or a line of `tirelire checkpoints`)."""
-    kept = []
+    return [signed for _number, signed in read_checkpoint_lines(path)]
+
+
+def read_checkpoint_lines(path: Path) -> list[tuple[int, SignedCheckpoint]]:
+    """The signed checkpoints of a file of JSON lines, each with its line number; blank
+    lines are skipped. `InvalidCheckpoint` names the first malformed line."""
+    kept: list[tuple[int, SignedCheckpoint]] = []
     with _input(path) as lines:
         for number, text in enumerate(lines, start=1):
             if not text.strip():
@@ -207,7 +229,7 @@ def read_kept_checkpoints(path: Path) -> list[SignedCheckpoint]:
             if len(kept) == MAX_KEPT_CHECKPOINTS or len(text) > MAX_KEPT_LINE_CHARS:
                 raise InvalidInput(f"{path}: at most {MAX_KEPT_CHECKPOINTS} short lines")
             try:
-                kept.append(SignedCheckpoint.from_dict(json.loads(text)))
+                kept.append((number, SignedCheckpoint.from_dict(json.loads(text))))
             except ValueError:
                 raise InvalidCheckpoint(f"{path}, line {number}: not JSON") from None
             except InvalidCheckpoint as error:
@@ -227,11 +249,19 @@ def cmd_audit_keygen(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_public_key(settings: Settings, _args: argparse.Namespace) -> int:
+    """The public half of the key that signs kept checkpoints, reports and (by default)
+    exports: the `operator.pub` auditors pass to `verify`, `proof check`, `report check`."""
+    key = tokens.load_or_create_checkpoint_key(settings)
+    sys.stdout.write(tokens.public_key_pem(key).decode("ascii"))
+    return 0
+
+
 def cmd_audit_cosign(_settings: Settings, args: argparse.Namespace) -> int:
     """A witness co-signs only what it has verified in full."""
     verify_export(args.export, read_public_key(args.operator))
     key = tokens.read_signing_key(args.key)
-    with _input(args.export) as lines, _output(args.out) as out:
+    with _input(args.export) as lines, open_output(args.out) as out:
         for text in lines:
             fields = json.loads(text)
             if fields["kind"] == "checkpoint":
@@ -262,7 +292,7 @@ def _dumps(fields: dict[str, Any]) -> str:
 
 
 @contextmanager
-def _output(path: Path | None) -> Iterator[IO[str]]:
+def open_output(path: Path | None) -> Iterator[IO[str]]:
     """A new file to write (never over an existing one), or stdout."""
     if path is None:
         yield sys.stdout

@@ -1,7 +1,11 @@
 """`tirelire checkpoint | checkpoints | proof …`: signed checkpoints and proofs for auditors.
 
     tirelire checkpoint                     sign and keep a checkpoint now, if an event is new
-    tirelire checkpoints                    the kept checkpoints, one JSON object per line
+    tirelire checkpoints [list]             the kept checkpoints, one JSON object per line
+    tirelire checkpoints cosign FILE --operator operator.pub --key witness.pem --out FILE2
+                                            a witness co-signs them (no database)
+    tirelire checkpoints witness FILE2 --witness witness.pub
+                                            keep the witness's co-signatures
     tirelire proof inclusion POSITION [--size N]
                                             the event at POSITION is in the checkpoint of
                                             size N (default: the latest)
@@ -17,7 +21,8 @@ the SQLite default one is made beside the database file). Proofs are JSON docume
 (`ledger.proofs`, the same as `GET /v1/audit/proofs/…`) that carry the signed checkpoints
 they are checked against: `proof check` verifies their signatures with the operator's
 public key, then the proof against the signed roots, and exits with 2 naming what is wrong.
-A line of `tirelire checkpoints` is also what `tirelire verify --at-least` takes.
+A line of `tirelire checkpoints` is also what `tirelire verify --at-least` takes. What a
+witness checks before it co-signs, and what it does not: `api.witness_cli`.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 from api.audit_cli import read_public_key
 from api.bootstrap import check_schema
 from api.tokens import load_or_create_checkpoint_key
+from api.witness_cli import add_witness_actions
 from ledger.application import LedgerApplication
 from ledger.errors import InvalidInput, InvalidProof
 from ledger.proofs import check_proof
@@ -51,7 +57,11 @@ def add_proof_commands(commands: argparse._SubParsersAction) -> None:
     checkpoint = commands.add_parser("checkpoint", help="sign and keep a checkpoint now")
     checkpoint.set_defaults(handler=cmd_checkpoint)
     listing = commands.add_parser("checkpoints", help="the kept checkpoints (JSON lines)")
-    listing.set_defaults(handler=cmd_checkpoints)
+    listing.set_defaults(handler=cmd_checkpoints)  # `list` when no action is given
+    listing_actions = listing.add_subparsers(required=False, metavar="ACTION")
+    listed = listing_actions.add_parser("list", help="the kept checkpoints (the default)")
+    listed.set_defaults(handler=cmd_checkpoints)
+    add_witness_actions(listing_actions)
 
     proof = commands.add_parser("proof", help="inclusion and consistency proofs")
     actions = proof.add_subparsers(required=True, metavar="ACTION")

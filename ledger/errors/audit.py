@@ -100,3 +100,12 @@ class ReportMismatch(InvalidInput):
 
     code = "report_mismatch"
     title = "The report does not match the log"
+
+
+# Audit: witnesses' co-signatures of the kept checkpoints (`api.witness_cli`).
+class CheckpointNotKept(InvalidInput):
+    """A co-signed checkpoint line that matches no kept checkpoint field for field
+    (`line` names it): nothing of the file is stored."""
+
+    code = "checkpoint_not_kept"
+    title = "The co-signed checkpoint is not one we keep"

@@ -140,6 +140,7 @@ STABLE_CODES = {
     "CheckpointAlreadyCosigned": "checkpoint_already_cosigned",
     "CheckpointMismatch": "checkpoint_mismatch",
     "ProofsUnavailable": "proofs_unavailable",
+    "CheckpointNotKept": "checkpoint_not_kept",
 }
 
 
