@@ -32,6 +32,7 @@ from uuid import UUID, uuid4
 from tqdm import tqdm
 
 from api.bootstrap import Services
+from api.demo_audit import run_audit
 from api.demo_chain import Chain, Sale, open_market
 from api.demo_devices import print_drive, print_pipeline, run_drive
 from api.demo_fund import print_fund, run_fund
@@ -70,6 +71,7 @@ TURN = timedelta(minutes=10)  # between a teacher's two orders; each is captured
 MARKET_OPENS = datetime(2027, 6, 1, 9, tzinfo=UTC)
 ORDER_DAYS = tuple(datetime(*day, 9, tzinfo=UTC) for day in ((2027, 10, 12), (2028, 1, 18)))
 SPRING_ORDERS = datetime(2028, 4, 11, 9, tzinfo=UTC)
+AUDIT_AT = datetime(2028, 10, 15, 9, tzinfo=UTC)  # after the drive and the fund's year
 SUSPENDED_VENDOR = 3  # suspended for the winter, so its January orders are refused
 SUSPENDED = (datetime(2027, 12, 1, 9, tzinfo=UTC), datetime(2028, 2, 1, 9, tzinfo=UTC))
 WINTER_CLAIMS = datetime(2028, 2, 2, 9, tzinfo=UTC)
@@ -170,6 +172,7 @@ def run_demo(services: Services, plan: DemoPlan, out: TextIO) -> DemoTally:
     drive = run_drive(services.devices, per_territory, plan.seed, key)
     print_drive(drive, out)
     print_fund(run_fund(services.settings, services.devices, drive, key, out), out)
+    run_audit(services, AUDIT_AT, out)
     catch_up_and_print(services, chain, plan, out)
     return tally
 
