@@ -25,6 +25,7 @@ from api import (
     subsidies_api,
     topups_api,
     vendor_api,
+    vendor_statements_api,
 )
 from api.spec import Operation
 
@@ -32,7 +33,7 @@ ROUTES: tuple[Operation, ...] = (
     *redeeming.OPERATIONS,
     *vendor_api.OPERATIONS,
     *catalogue_api.OPERATIONS,
-    *vendor_api.STATEMENT_OPERATIONS,
+    *vendor_statements_api.OPERATIONS,
     *claims_api.OPERATIONS,
     *payments_api.OPERATIONS,
     *campaign_api.OPERATIONS,
