@@ -64,8 +64,9 @@ auditor replaying the log gets the same books.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from ledger.campaigns import Campaign
@@ -107,19 +108,22 @@ class Posting:
     amount_cents: int
 
 
+# The account names. An id may be given as its text: the name is the same.
+
+
 def funder(funder_id: str) -> str:
     return f"funder:{funder_id}"
 
 
-def campaign_budget(campaign_id: UUID) -> str:
+def campaign_budget(campaign_id: UUID | str) -> str:
     return f"campaign_budget:{campaign_id}"
 
 
-def teacher_available(account_id: UUID) -> str:
+def teacher_available(account_id: UUID | str) -> str:
     return f"teacher_available:{account_id}"
 
 
-def teacher_held(account_id: UUID) -> str:
+def teacher_held(account_id: UUID | str) -> str:
     return f"teacher_held:{account_id}"
 
 
@@ -135,11 +139,11 @@ def bank(vendor_id: str) -> str:
     return f"bank:{vendor_id}"
 
 
-def territory_budget(territory_id: UUID) -> str:
+def territory_budget(territory_id: UUID | str) -> str:
     return f"territory_budget:{territory_id}"
 
 
-def refurbisher_payable(organisation_id: UUID) -> str:
+def refurbisher_payable(organisation_id: UUID | str) -> str:
     return f"refurbisher_payable:{organisation_id}"
 
 
@@ -147,11 +151,11 @@ def telecom_operator(siren: str) -> str:
     return f"telecom_operator:{siren}"
 
 
-def levy_receivable(levy_id: UUID) -> str:
+def levy_receivable(levy_id: UUID | str) -> str:
     return f"levy_receivable:{levy_id}"
 
 
-def internet_fund(fund_id: UUID = FUND_ID) -> str:
+def internet_fund(fund_id: UUID | str = FUND_ID) -> str:
     return f"internet_fund:{fund_id}"
 
 
@@ -163,11 +167,11 @@ def household(fingerprint: str) -> str:
     return f"household:{fingerprint}"
 
 
-def cofinancing(cofinancing_id: UUID) -> str:
+def cofinancing(cofinancing_id: UUID | str) -> str:
     return f"cofinancing:{cofinancing_id}"
 
 
-def cofinancing_spent(cofinancing_id: UUID) -> str:
+def cofinancing_spent(cofinancing_id: UUID | str) -> str:
     return f"cofinancing_spent:{cofinancing_id}"
 
 
@@ -175,17 +179,73 @@ def account_kind(account: str) -> str:
     return account.split(":", 1)[0]
 
 
+def uuid_text(raw: bytes) -> str:
+    """str(UUID(bytes=raw)), without the UUID."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID_TEXT: dict[bytes | UUID, str] = {}  # campaign and organisation ids recur: their text
+
+
+def _text(value: bytes | UUID) -> str:
+    """The text of a UUID field: a `UUID`, or its 16 bytes as the lean audit pass
+    (`ledger.audit_replay`) decodes it."""
+    text = _UUID_TEXT.get(value)
+    if text is None:
+        if len(_UUID_TEXT) > 10_000:
+            _UUID_TEXT.clear()
+        text = uuid_text(value) if isinstance(value, bytes) else str(value)
+        _UUID_TEXT[value] = text
+    return text
+
+
+# The postings ---------------------------------------------------------------------------
+
+# A move of `cents` from a source account to a destination, into a sink: the balances
+# (`_to_balances`) or a list of postings (`_to_postings`). A move of zero does nothing.
+Move = Callable[[Any, str, str, int], None]
+# A handler gets the event, its originator id as text, the move and its sink.
+Handler = Callable[[Any, str, Move, Any], None]
+
+
+def _to_balances(balances: dict[str, int], source: str, destination: str, cents: int) -> None:
+    if cents:
+        balances[source] = balances.get(source, 0) - cents
+        balances[destination] = balances.get(destination, 0) + cents
+
+
+def _to_postings(moves: list[Posting], source: str, destination: str, cents: int) -> None:
+    if cents:
+        moves.append(Posting(source, destination, cents))
+
+
 def postings(event: object) -> tuple[Posting, ...]:
     """The postings of one event; () for events that move no money."""
     handler = _HANDLERS.get(type(event))
-    return tuple(p for p in handler(event) if p.amount_cents) if handler else ()
+    if handler is None:
+        return ()
+    moves: list[Posting] = []
+    handler(event, str(event.originator_id), _to_postings, moves)
+    return tuple(moves)
+
+
+def post(event: object, balances: dict[str, int], originator_text: str | None = None) -> None:
+    """Apply the postings of one event straight to the balances, as `apply_postings` of
+    its `postings`. The event's UUID fields may be `UUID`s or their 16 bytes; its originator
+    id is read from the event unless given as text."""
+    handler = _HANDLERS.get(type(event))
+    if handler is not None:
+        if originator_text is None:
+            originator_text = str(event.originator_id)
+        handler(event, originator_text, _to_balances, balances)
 
 
 def fold(events: Iterable[object]) -> dict[str, int]:
     """Balances of every account after the given events, from zero."""
     balances: dict[str, int] = {}
     for event in events:
-        apply_postings(balances, postings(event))
+        post(event, balances)
     return balances
 
 
@@ -195,121 +255,126 @@ def apply_postings(balances: dict[str, int], moves: Iterable[Posting]) -> None:
         balances[p.destination] = balances.get(p.destination, 0) + p.amount_cents
 
 
-def _opened(e: Campaign.Opened) -> Iterator[Posting]:
+# Each handler below: the event `e`, its originator id as text `o`, `move` and its sink `b`.
+
+
+def _opened(e: Campaign.Opened, o: str, move: Move, b: Any) -> None:
     for funder_id, cents in e.contributions:
-        yield Posting(funder(funder_id), campaign_budget(e.originator_id), cents)
+        move(b, funder(funder_id), campaign_budget(o), cents)
 
 
-def _closed(e: Campaign.Closed) -> Iterator[Posting]:
+def _closed(e: Campaign.Closed, o: str, move: Move, b: Any) -> None:
     for funder_id, cents in e.returned:
-        yield Posting(campaign_budget(e.originator_id), funder(funder_id), cents)
+        move(b, campaign_budget(o), funder(funder_id), cents)
 
 
-def _granted(e: CreditAccount.Granted) -> Iterator[Posting]:
-    yield Posting(
-        campaign_budget(e.campaign_id), teacher_available(e.originator_id), e.amount_cents
-    )
+def _granted(e: CreditAccount.Granted, o: str, move: Move, b: Any) -> None:
+    move(b, campaign_budget(_text(e.campaign_id)), teacher_available(o), e.amount_cents)
 
 
-def _topped_up(e: CreditAccount.ToppedUp) -> Iterator[Posting]:
-    yield Posting(funder(e.authority_id), teacher_available(e.originator_id), e.amount_cents)
+def _topped_up(e: CreditAccount.ToppedUp, o: str, move: Move, b: Any) -> None:
+    move(b, funder(e.authority_id), teacher_available(o), e.amount_cents)
 
 
-def _hold_placed(e: CreditAccount.HoldPlaced) -> Iterator[Posting]:
-    yield Posting(teacher_available(e.originator_id), teacher_held(e.originator_id), e.amount_cents)
+def _hold_placed(e: CreditAccount.HoldPlaced, o: str, move: Move, b: Any) -> None:
+    move(b, teacher_available(o), teacher_held(o), e.amount_cents)
 
 
-def _hold_captured(e: CreditAccount.HoldCaptured) -> Iterator[Posting]:
-    held = teacher_held(e.originator_id)
-    yield Posting(held, vendor_payable(e.vendor_id), e.amount_cents)
-    yield Posting(held, teacher_available(e.originator_id), e.released_cents)
+def _hold_captured(e: CreditAccount.HoldCaptured, o: str, move: Move, b: Any) -> None:
+    held = teacher_held(o)
+    move(b, held, vendor_payable(e.vendor_id), e.amount_cents)
+    move(b, held, teacher_available(o), e.released_cents)
 
 
-def _hold_returned(e: CreditAccount.HoldReleased | CreditAccount.HoldExpired) -> Iterator[Posting]:
-    yield Posting(teacher_held(e.originator_id), teacher_available(e.originator_id), e.amount_cents)
+def _hold_returned(
+    e: CreditAccount.HoldReleased | CreditAccount.HoldExpired, o: str, move: Move, b: Any
+) -> None:
+    move(b, teacher_held(o), teacher_available(o), e.amount_cents)
 
 
-def _refunded(e: CreditAccount.Refunded) -> Iterator[Posting]:
+def _refunded(e: CreditAccount.Refunded, o: str, move: Move, b: Any) -> None:
     payable = vendor_payable(e.vendor_id)
     returned = sum(c for _, c in e.returned)
-    yield Posting(payable, teacher_available(e.originator_id), e.amount_cents - returned)
+    move(b, payable, teacher_available(o), e.amount_cents - returned)
     for funder_id, cents in e.returned:
-        yield Posting(payable, funder(funder_id), cents)
+        move(b, payable, funder(funder_id), cents)
 
 
-def _remainder_expired(e: CreditAccount.RemainderExpired) -> Iterator[Posting]:
+def _remainder_expired(e: CreditAccount.RemainderExpired, o: str, move: Move, b: Any) -> None:
     for funder_id, cents in e.returned:
-        yield Posting(teacher_available(e.originator_id), funder(funder_id), cents)
+        move(b, teacher_available(o), funder(funder_id), cents)
 
 
-def _claim_approved(e: Claim.Approved) -> Iterator[Posting]:
-    yield Posting(vendor_payable(e.vendor_id), withheld(e.vendor_id), e.withheld_cents)
+def _claim_approved(e: Claim.Approved, o: str, move: Move, b: Any) -> None:
+    move(b, vendor_payable(e.vendor_id), withheld(e.vendor_id), e.withheld_cents)
 
 
-def _debit_note_raised(e: VendorDebits.NoteRaised) -> Iterator[Posting]:
+def _debit_note_raised(e: VendorDebits.NoteRaised, o: str, move: Move, b: Any) -> None:
     # The refund took the whole amount from the payable account; the vendor owes back only
     # the reimbursed share, and the withheld share is withheld no more.
-    yield Posting(withheld(e.vendor_id), vendor_payable(e.vendor_id), e.released_cents)
+    move(b, withheld(e.vendor_id), vendor_payable(e.vendor_id), e.released_cents)
 
 
-def _batch_paid(e: PaymentBatch.MarkedPaid) -> Iterator[Posting]:
+def _batch_paid(e: PaymentBatch.MarkedPaid, o: str, move: Move, b: Any) -> None:
     for vendor_id, cents in e.paid:
-        yield Posting(vendor_payable(vendor_id), bank(vendor_id), cents)
+        move(b, vendor_payable(vendor_id), bank(vendor_id), cents)
 
 
 # Device banks --------------------------------------------------------------------------
 
 
-def _territory_registered(e: Territory.Registered) -> Iterator[Posting]:
-    yield Posting(funder(e.funder_id), territory_budget(e.originator_id), e.budget_cents)
+def _territory_registered(e: Territory.Registered, o: str, move: Move, b: Any) -> None:
+    move(b, funder(e.funder_id), territory_budget(o), e.budget_cents)
 
 
-def _territory_charged(e: Territory.Charged) -> Iterator[Posting]:
-    budget = territory_budget(e.originator_id)
-    yield Posting(budget, refurbisher_payable(e.refurbisher_id), e.amount_cents)
+def _territory_charged(e: Territory.Charged, o: str, move: Move, b: Any) -> None:
+    move(b, territory_budget(o), refurbisher_payable(_text(e.refurbisher_id)), e.amount_cents)
 
 
 # The internet fund ---------------------------------------------------------------------
 
 
-def _levy_declared(e: OperatorLevy.Declared) -> Iterator[Posting]:
-    yield Posting(telecom_operator(e.siren), levy_receivable(e.originator_id), e.levy_cents)
+def _levy_declared(e: OperatorLevy.Declared, o: str, move: Move, b: Any) -> None:
+    move(b, telecom_operator(e.siren), levy_receivable(o), e.levy_cents)
 
 
-def _levy_corrected(e: OperatorLevy.Corrected) -> Iterator[Posting]:
+def _levy_corrected(e: OperatorLevy.Corrected, o: str, move: Move, b: Any) -> None:
     # A levy that goes down moves back to its operator: postings move positive amounts.
-    operator, receivable = telecom_operator(e.siren), levy_receivable(e.originator_id)
+    operator, receivable = telecom_operator(e.siren), levy_receivable(o)
     if e.levy_delta_cents >= 0:
-        yield Posting(operator, receivable, e.levy_delta_cents)
+        move(b, operator, receivable, e.levy_delta_cents)
     else:
-        yield Posting(receivable, operator, -e.levy_delta_cents)
+        move(b, receivable, operator, -e.levy_delta_cents)
 
 
-def _levy_paid(e: OperatorLevy.PaymentReceived) -> Iterator[Posting]:
-    yield Posting(levy_receivable(e.originator_id), internet_fund(), e.amount_cents)
+_FUND = internet_fund()
 
 
-def _subsidy_paid(e: HouseholdSubsidy.Paid) -> Iterator[Posting]:
+def _levy_paid(e: OperatorLevy.PaymentReceived, o: str, move: Move, b: Any) -> None:
+    move(b, levy_receivable(o), _FUND, e.amount_cents)
+
+
+def _subsidy_paid(e: HouseholdSubsidy.Paid, o: str, move: Move, b: Any) -> None:
     if e.payee is SubsidyPayee.PROVIDER:
-        yield Posting(internet_fund(), internet_provider(e.provider_siren), e.amount_cents)
+        move(b, _FUND, internet_provider(e.provider_siren), e.amount_cents)
     else:
-        yield Posting(internet_fund(), household(e.household), e.amount_cents)
+        move(b, _FUND, household(e.household), e.amount_cents)
 
 
-def _cofinancing_paid(e: CoFinancing.PaymentReceived) -> Iterator[Posting]:
-    yield Posting(funder(e.funder_id), cofinancing(e.originator_id), e.amount_cents)
+def _cofinancing_paid(e: CoFinancing.PaymentReceived, o: str, move: Move, b: Any) -> None:
+    move(b, funder(e.funder_id), cofinancing(o), e.amount_cents)
 
 
-def _cofinancing_spent(e: CoFinancing.Spent) -> Iterator[Posting]:
-    yield Posting(cofinancing(e.originator_id), cofinancing_spent(e.originator_id), e.amount_cents)
+def _cofinancing_spent(e: CoFinancing.Spent, o: str, move: Move, b: Any) -> None:
+    move(b, cofinancing(o), cofinancing_spent(o), e.amount_cents)
 
 
-def _cofinancing_closed(e: CoFinancing.Closed) -> Iterator[Posting]:
+def _cofinancing_closed(e: CoFinancing.Closed, o: str, move: Move, b: Any) -> None:
     for funder_id, cents in e.returned:
-        yield Posting(cofinancing(e.originator_id), funder(funder_id), cents)
+        move(b, cofinancing(o), funder(funder_id), cents)
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Handler] = {
     Campaign.Opened: _opened,
     Campaign.Closed: _closed,
     CreditAccount.Granted: _granted,
