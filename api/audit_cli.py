@@ -68,7 +68,13 @@ from ledger.audit_log import (
     notifications,
 )
 from ledger.checkpoints import FIELDS, Checkpoint, cosign, make_checkpoint
-from ledger.errors import ExportMismatch, InvalidCheckpoint, InvalidInput, InvalidSigningKey
+from ledger.errors import (
+    ExportMismatch,
+    InvalidCheckpoint,
+    InvalidInput,
+    InvalidProof,
+    InvalidSigningKey,
+)
 from ledger.merkle import MerkleFrontier
 from ledger.proofs import SignedCheckpoint
 from ledger.settings import Settings
@@ -76,6 +82,7 @@ from ledger.settings import Settings
 DEFAULT_EVERY = 10_000  # events between two checkpoints of an export
 MAX_EVERY = 10_000_000
 MAX_KEY_FILE_BYTES = 16_384
+MAX_PROOF_FILE_BYTES = 1_000_000  # a proof is a few kilobytes: two checkpoints, 2 × 64 hashes
 MAX_KEPT_CHECKPOINTS = 100_000  # lines of a file of checkpoints an auditor kept
 MAX_KEPT_LINE_CHARS = 4096  # a signed checkpoint is about 400 characters
 
@@ -287,6 +294,21 @@ def read_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
+def read_proof_file(path: Path) -> Any:
+    """A proof document (`ledger.proofs`) from a JSON file of at most a megabyte."""
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_PROOF_FILE_BYTES + 1)
+    except OSError as error:
+        raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
+    if len(data) > MAX_PROOF_FILE_BYTES:
+        raise InvalidProof(f"{path} is larger than a proof", reason="malformed_proof")
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise InvalidProof(f"{path} is not JSON", reason="malformed_proof") from None
+
+
 def _dumps(fields: dict[str, Any]) -> str:
     return json.dumps(fields, separators=(",", ":")) + "\n"
 
@@ -298,9 +320,11 @@ def open_output(path: Path | None) -> Iterator[IO[str]]:
         yield sys.stdout
         return
     try:
-        file = path.open("x", encoding="utf-8")
+        file = path.open("x", encoding="utf-8", newline="")
     except FileExistsError:
         raise InvalidInput(f"{path} already exists: choose a new file") from None
+    except OSError as error:
+        raise InvalidInput(f"cannot write {path}: {error.strerror}") from None
     with file:
         yield file
 

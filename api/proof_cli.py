@@ -37,20 +37,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from api.audit_cli import read_public_key
+from api.audit_cli import read_proof_file, read_public_key
 from api.bootstrap import check_schema
 from api.tokens import load_or_create_checkpoint_key
 from api.witness_cli import add_witness_actions
 from ledger.application import LedgerApplication
-from ledger.errors import InvalidInput, InvalidProof
+from ledger.errors import InvalidProof
 from ledger.proofs import check_proof
 from ledger.settings import Settings
 from projections.checkpoint_store import MAX_LIST, CheckpointStore
 from projections.checkpointer import Checkpointer
 from projections.engine import create_read_engine
 from projections.log_proofs import LogProofs
-
-MAX_PROOF_FILE_BYTES = 1_000_000  # a proof is a few kilobytes: two checkpoints, 2 × 64 hashes
 
 
 def add_proof_commands(commands: argparse._SubParsersAction) -> None:
@@ -139,7 +137,7 @@ def cmd_proof_consistency(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_proof_check(_settings: Settings, args: argparse.Namespace) -> int:
     operator = read_public_key(args.key)
     witness = read_public_key(args.witness) if args.witness else None
-    document = _read_json(args.file)
+    document = read_proof_file(args.file)
     try:
         proved = check_proof(document, operator, witness)
     except InvalidProof as error:  # say which check refused it
@@ -147,20 +145,6 @@ def cmd_proof_check(_settings: Settings, args: argparse.Namespace) -> int:
         raise InvalidProof(f"{error.message} ({reason})", **error.details) from None
     print(f"Verified: {proved}.")
     return 0
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_PROOF_FILE_BYTES + 1)
-    except OSError as error:
-        raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
-    if len(data) > MAX_PROOF_FILE_BYTES:
-        raise InvalidProof(f"{path} is larger than a proof", reason="malformed_proof")
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise InvalidProof(f"{path} is not JSON", reason="malformed_proof") from None
 
 
 def _dumps(fields: dict[str, Any]) -> str:

@@ -32,12 +32,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
 
 from tqdm import tqdm
 
 from api import tokens
-from api.audit_cli import read_public_key
+from api.audit_cli import open_output, read_public_key
 from api.bootstrap import check_schema
 from api.common import parse_moment
 from api.report_render import FORMATS, MAX_REPORT_BYTES, read_report, render
@@ -76,7 +75,7 @@ def cmd_report_make(settings: Settings, args: argparse.Namespace) -> int:
         total = args.position if args.position is not None else head(app)
         with replay_bar(total, args.quiet) as progress:
             report = make_report(app, key, now, position=args.position, at=at, progress=progress)
-        with output(args.out) as out:
+        with open_output(args.out) as out:
             out.write(render(report, args.format))
     finally:
         app.close()
@@ -123,19 +122,3 @@ def read_file(path: Path) -> bytes:
             return file.read(MAX_REPORT_BYTES + 1)
     except OSError as error:
         raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
-
-
-@contextmanager
-def output(path: Path | None) -> Iterator[IO[str]]:
-    """A new file to write (never over an existing one), or stdout."""
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        file = path.open("x", encoding="utf-8", newline="")
-    except FileExistsError:
-        raise InvalidInput(f"{path} already exists: choose a new file") from None
-    except OSError as error:
-        raise InvalidInput(f"cannot write {path}: {error.strerror}") from None
-    with file:
-        yield file

@@ -49,7 +49,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from api import tokens
-from api.audit_cli import open_output, read_checkpoint_lines, read_public_key
+from api.audit_cli import open_output, read_checkpoint_lines, read_proof_file, read_public_key
 from api.bootstrap import check_schema
 from ledger.checkpoints import FIELDS, Checkpoint, cosign, verify
 from ledger.errors import (
@@ -58,15 +58,12 @@ from ledger.errors import (
     CheckpointNotKept,
     InvalidCheckpoint,
     InvalidCheckpointSignature,
-    InvalidInput,
     InvalidProof,
 )
 from ledger.proofs import SignedCheckpoint, check_proof
 from ledger.settings import Settings
 from projections.checkpoint_store import CheckpointStore
 from projections.engine import create_read_engine
-
-MAX_PROOF_FILE_BYTES = 1_000_000  # a consistency proof is a few kilobytes
 
 
 def add_witness_actions(actions: argparse._SubParsersAction) -> None:
@@ -196,7 +193,7 @@ def _check_consistency(
     path: Path, operator: Ed25519PublicKey, checkpoints: Sequence[Checkpoint]
 ) -> tuple[int, int]:
     """The sizes a consistency proof between two of the lines shows consistent."""
-    document = _read_proof(path)
+    document = read_proof_file(path)
     if not isinstance(document, dict) or document.get("kind") != "consistency":
         raise InvalidProof(
             f"{path} is not a consistency proof (`tirelire proof consistency`)",
@@ -229,20 +226,6 @@ def _verified(
         verify(checkpoint, signature, key)
     except InvalidCheckpointSignature as error:
         raise InvalidCheckpointSignature(f"{where}: {error.message}", line=number) from None
-
-
-def _read_proof(path: Path) -> Any:
-    try:
-        with path.open("rb") as file:
-            data = file.read(MAX_PROOF_FILE_BYTES + 1)
-    except OSError as error:
-        raise InvalidInput(f"cannot read {path}: {error.strerror}") from None
-    if len(data) > MAX_PROOF_FILE_BYTES:
-        raise InvalidProof(f"{path} is larger than a proof", reason="malformed_proof")
-    try:
-        return json.loads(data)
-    except ValueError:
-        raise InvalidProof(f"{path} is not JSON", reason="malformed_proof") from None
 
 
 def _pairs(pairs: Sequence[tuple[int, int]]) -> str:
