@@ -113,7 +113,8 @@ def phase_raw(app, stop, args):  # type: ignore[no-untyped-def]
 def phase_rows(app, stop, args):  # type: ignore[no-untyped-def]
     from ledger.audit_replay import stored_rows
 
-    return {"events": sum(len(page) for page in stored_rows(app.recorder, stop, args.page_size))}
+    pages = stored_rows(app.recorder, stop, args.page_size)
+    return {"events": sum(len(rows) for rows, _ in pages)}
 
 
 def phase_reference(app, stop, args):  # type: ignore[no-untyped-def]

@@ -241,6 +241,16 @@ def post(event: object, balances: dict[str, int], originator_text: str | None = 
         handler(event, originator_text, _to_balances, balances)
 
 
+def posting_rule(event_type: type) -> Handler | None:
+    """The chart's rule for one type of event, None if it moves no money: what `post` calls,
+    as `rule(event, originator id as text, move_to_balances, balances)`. For a pass over
+    many events that looks the rule up once per type (`ledger.audit_replay`)."""
+    return _HANDLERS.get(event_type)
+
+
+move_to_balances: Move = _to_balances
+
+
 def fold(events: Iterable[object]) -> dict[str, int]:
     """Balances of every account after the given events, from zero."""
     balances: dict[str, int] = {}

@@ -26,10 +26,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from hashlib import sha256
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -38,9 +40,10 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import resolve_topic
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from ledger.accounts import MONEY_EVENT_TYPES, post, uuid_text
+from ledger.accounts import Handler, move_to_balances, posting_rule, uuid_text
 from ledger.audit_log import LEAF_TAG, notifications
 from ledger.merkle import MerkleFrontier
 from ledger.transcoding import (
@@ -53,8 +56,11 @@ from ledger.transcoding import (
 )
 
 PAGE_SIZE = 10_000  # rows per query: fewer round trips, a few MB of rows at a time
-# A stored event: notification id, originator id (16 bytes), version, topic, state.
-Row = tuple[int, bytes, int, str, bytes]
+# A stored event: notification id, originator id, version, topic, state. The originator id
+# is its 16 bytes, or the store's own form of it when a page gives the ids apart.
+Row = tuple[int, Any, int, str, bytes]
+# A page of rows, with their originator ids as 16 bytes each end to end.
+Page = tuple[list[Row], bytes]
 
 _LENGTH = struct.Struct(">I")
 # 0x00 (leaf), then the entry: tag, notification id, originator id, version (each with its
@@ -67,37 +73,52 @@ _FIXED = struct.Struct(">QI16sIQ")  # notification id, 16, originator id, 8, ver
 
 
 def stored_rows(
-    recorder: ApplicationRecorder, stop: int, page_size: int = PAGE_SIZE
-) -> Iterator[list[Row]]:
-    """Every stored event up to id `stop`, in notification order, as pages of plain rows."""
+    recorder: ApplicationRecorder, stop: int, page_size: int = PAGE_SIZE, start: int = 0
+) -> Iterator[Page]:
+    """Every stored event after id `start` up to id `stop`, in notification order, as pages
+    of plain rows."""
     if isinstance(recorder, SQLiteApplicationRecorder):
-        yield from _sqlite_rows(recorder, stop, page_size)
+        table = recorder.events_table_name
+        yield from sqlite_rows(
+            lambda: recorder.datastore.transaction(commit=False), table, start, stop, page_size
+        )
     elif isinstance(recorder, PostgresApplicationRecorder):
-        yield from _postgres_rows(recorder, stop, page_size)
+        datastore = recorder.datastore
+        table = (datastore.schema, recorder.events_table_name)
+        yield from postgres_rows(datastore.get_connection, table, start, stop, page_size)
     else:  # the in-memory store: its notifications are already objects
         page: list[Row] = []
         for n in notifications(recorder, stop):
+            if n.id <= start:
+                continue
             page.append((n.id, n.originator_id.bytes, n.originator_version, n.topic, n.state))
             if len(page) == page_size:
-                yield page
+                yield page, b"".join(r[1] for r in page)
                 page = []
         if page:
-            yield page
+            yield page, b"".join(r[1] for r in page)
 
 
-def _sqlite_rows(recorder: SQLiteApplicationRecorder, stop: int, size: int) -> Iterator[list[Row]]:
+def sqlite_rows(
+    open_cursor: Callable[[], contextlib.AbstractContextManager[Any]],
+    table: str,
+    start: int,
+    stop: int,
+    size: int,
+) -> Iterator[Page]:
+    """The rows of a SQLite events table after id `start` up to `stop`, a page a cursor.
+    The rows keep the stored hex of their originator ids; the page gives their bytes."""
     statement = (
         f"SELECT rowid, originator_id, originator_version, topic, state "
-        f"FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
+        f"FROM {table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
     )
-    cursor = 0
+    cursor = start
     while cursor < stop:
-        with recorder.datastore.transaction(commit=False) as c:
+        with open_cursor() as c:
             c.row_factory = None  # plain tuples, not the library's `sqlite3.Row`s
             c.execute(statement, (cursor, stop, size))
             rows = c.fetchall()
-        ids = _hex_ids(rows)
-        yield [(r[0], ids[16 * i : 16 * i + 16], r[2], r[3], r[4]) for i, r in enumerate(rows)]
+        yield rows, _hex_ids(rows)
         if len(rows) < size:
             return
         cursor = rows[-1][0]
@@ -119,30 +140,29 @@ def _hex_ids(rows: Sequence[Any]) -> bytes:
     return b"".join(UUID(t).bytes for t in texts)
 
 
-def _postgres_rows(
-    recorder: PostgresApplicationRecorder, stop: int, size: int
-) -> Iterator[list[Row]]:
+def postgres_rows(
+    connect: Callable[[], contextlib.AbstractContextManager[Any]],
+    table: tuple[str, str],
+    start: int,
+    stop: int,
+    size: int,
+) -> Iterator[Page]:
+    """The rows of a PostgreSQL events table (schema, name) after id `start` up to `stop`,
+    a page a connection from `connect`."""
     statement = SQL(
         "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state "
         "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
         "ORDER BY notification_id LIMIT %s"
-    ).format(
-        schema=Identifier(recorder.datastore.schema),
-        table=Identifier(recorder.events_table_name),
-    )
-    cursor = 0
+    ).format(schema=Identifier(table[0]), table=Identifier(table[1]))
+    cursor = start
     while cursor < stop:
-        with recorder.datastore.get_connection() as conn, conn.cursor(binary=True) as c:
+        with connect() as conn, conn.cursor(binary=True, row_factory=tuple_row) as c:
             c.execute(statement, (cursor, stop, size))
             rows = c.fetchall()
-        yield [(r["notification_id"], *_pg_values(r)) for r in rows]
+        yield rows, b"".join([r[1] for r in rows])
         if len(rows) < size:
             return
-        cursor = rows[-1]["notification_id"]
-
-
-def _pg_values(row: Mapping[str, Any]) -> tuple[bytes, int, str, bytes]:
-    return (bytes(row["uuid_send"]), row["originator_version"], row["topic"], bytes(row["state"]))
+        cursor = rows[-1][0]
 
 
 # The pass -------------------------------------------------------------------------------
@@ -151,8 +171,8 @@ def _pg_values(row: Mapping[str, Any]) -> tuple[bytes, int, str, bytes]:
 class AuditReplay:
     """The Merkle tree and the balances of the events fed so far, in notification order."""
 
-    def __init__(self, mapper: Mapper) -> None:
-        self.frontier = MerkleFrontier()
+    def __init__(self, mapper: Mapper, frontier: MerkleFrontier | None = None) -> None:
+        self.frontier = MerkleFrontier() if frontier is None else frontier
         self.balances: dict[str, int] = {}
         self._full = _decoder(mapper)
         self._lean = _lean_decoder(mapper) or self._full
@@ -165,14 +185,26 @@ class AuditReplay:
     def root(self) -> bytes:
         return self.frontier.root()
 
-    def feed(self, rows: Sequence[Row]) -> None:
-        """Hash, decode and fold the next stored events, in notification order."""
-        topics, balances = self._topics, self.balances
-        pack, head, length, new = _FIXED.pack, _LEAF_HEAD, _LENGTH.pack, object.__new__
+    def feed(self, rows: Sequence[Row], ids: bytes | None = None) -> None:
+        """Hash, decode and fold the next stored events, in notification order. `ids`, when
+        given, are the rows' originator ids, 16 bytes each end to end (the rows' own
+        originator field is then not read); otherwise each row holds its id's 16 bytes."""
+        if ids is None:
+            if any(len(row[1]) != 16 for row in rows):
+                raise ValueError("an originator id is not 16 bytes")
+            ids = b"".join([row[1] for row in rows])
+        if len(ids) != 16 * len(rows):
+            raise ValueError(f"{len(rows)} rows but {len(ids)} bytes of originator ids")
+        hexes = ids.hex()
+        topics, balances, move = self._topics, self.balances, move_to_balances
+        pack, head, length = _FIXED.pack, _LEAF_HEAD, _LENGTH.pack
+        new, set_dict = object.__new__, object.__setattr__
         leaves: list[bytes] = []
         append = leaves.append
-        for nid, originator, version, topic, state in rows:
-            entry_topic, cls, decode, money = topics.get(topic) or self._learn(topic)
+        at = 0
+        for nid, _, version, topic, state in rows:
+            entry_topic, cls, decode, rule = topics.get(topic) or self._learn(topic)
+            originator = ids[at : at + 16]
             append(
                 sha256(
                     b"".join(
@@ -187,21 +219,23 @@ class AuditReplay:
                 ).digest()
             )
             fields = decode(state)
-            if money:
+            if rule is not None:  # the event as the mapper builds it, through the chart
                 event = new(cls)
-                object.__setattr__(event, "__dict__", fields)
-                post(event, balances, uuid_text(originator))
+                set_dict(event, "__dict__", fields)
+                h = hexes[2 * at : 2 * at + 32]
+                rule(event, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", move, balances)
+            at += 16
         self.frontier.extend(leaves)
 
     def replay(self, topic: str, originator: bytes, state: bytes) -> None:
         """Decode one event and fold its postings, without hashing it (an export's verifier
         hashes its lines itself)."""
-        _, cls, decode, money = self._topics.get(topic) or self._learn(topic)
+        _, cls, decode, rule = self._topics.get(topic) or self._learn(topic)
         fields = decode(state)
-        if money:
+        if rule is not None:
             event = object.__new__(cls)
             object.__setattr__(event, "__dict__", fields)
-            post(event, self.balances, uuid_text(originator))
+            rule(event, uuid_text(originator), move_to_balances, self.balances)
 
     def _learn(self, topic: str) -> _Topic:
         cls = resolve_topic(topic)  # as the mapper: an unknown topic fails
@@ -213,14 +247,14 @@ class AuditReplay:
             def decode(state: bytes, cls: type = cls, full: Decode = self._full) -> dict[str, Any]:
                 return _upcast(cls, full(state))
 
-        known = (_LENGTH.pack(len(encoded)) + encoded, cls, decode, cls in _MONEY)
+        known = (_LENGTH.pack(len(encoded)) + encoded, cls, decode, posting_rule(cls))
         self._topics[topic] = known
         return known
 
 
 Decode = Callable[[bytes], dict[str, Any]]
-_Topic = tuple[bytes, type, Decode, bool]  # entry topic, class, decoding, moves money
-_MONEY = frozenset(MONEY_EVENT_TYPES)
+# entry topic, class, decoding, the chart's rule (None: moves no money)
+_Topic = tuple[bytes, type, Decode, Handler | None]
 
 
 def audit_log(
@@ -228,8 +262,8 @@ def audit_log(
 ) -> AuditReplay:
     """The tree and balances of the log up to id `stop` (`log_checkpoint`'s work)."""
     replay = AuditReplay(mapper)
-    for page in stored_rows(recorder, stop, page_size):
-        replay.feed(page)
+    for rows, ids in stored_rows(recorder, stop, page_size):
+        replay.feed(rows, ids)
     return replay
 
 
@@ -237,14 +271,34 @@ def balances_commitment(balances: Mapping[str, int], chunk: int = 10_000) -> str
     """`ledger.checkpoints.balances_commitment`, hashed in sorted chunks: the same digest
     without the whole JSON text in memory at once."""
     digest = hashlib.sha256(b"{")
-    keys = sorted(k for k, v in balances.items() if v)
-    for i in range(0, len(keys), chunk):
-        part = {k: balances[k] for k in keys[i : i + chunk]}
-        assert all(type(v) is int for v in part.values()), "integer cents only"
-        text = json.dumps(part, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        digest.update((("," if i else "") + text[1:-1]).encode("ascii"))
+    for i, piece in enumerate(commitment_pieces(sorted_balances(balances), chunk)):
+        digest.update(b"," + piece if i else piece)
     digest.update(b"}")
     return digest.hexdigest()
+
+
+def sorted_balances(balances: Mapping[str, int]) -> list[tuple[str, int]]:
+    """The non-zero balances as (account, cents), sorted by account."""
+    return sorted([item for item in balances.items() if item[1]], key=itemgetter(0))
+
+
+# A key JSON writes as itself between quotes: printable ASCII but for `"` and `\`.
+_PLAIN_KEYS = re.compile(r"[ !#-\[\]-~]*")
+
+
+def commitment_pieces(items: Sequence[tuple[str, int]], chunk: int = 10_000) -> Iterator[bytes]:
+    """The canonical JSON of these balances (`sorted_balances`), without its braces, in
+    pieces of `chunk` entries: `{` + the pieces joined by `,` + `}` is the text
+    `ledger.checkpoints.balances_commitment` hashes. Plain keys are written directly, any
+    other by `json.dumps`, so the text is the same either way."""
+    for i in range(0, len(items), chunk):
+        part = items[i : i + chunk]
+        assert all(type(cents) is int for _, cents in part), "integer cents only"
+        if _PLAIN_KEYS.fullmatch("".join([account for account, _ in part])):
+            text = ",".join([f'"{account}":{cents}' for account, cents in part])
+        else:
+            text = json.dumps(dict(part), separators=(",", ":"))[1:-1]
+        yield text.encode("ascii")
 
 
 # Decoding -------------------------------------------------------------------------------

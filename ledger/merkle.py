@@ -117,6 +117,29 @@ class MerkleFrontier:
             size += 1
         self._size = size
 
+    def append_subtree(self, root: bytes, height: int) -> None:
+        """Add the root of a perfect subtree of 2**height leaves that starts at the current
+        size, which must be a multiple of 2**height: as `extend` of its leaves would."""
+        assert len(root) == HASH_SIZE, "append the root of a subtree, not its leaves"
+        if height < 0 or self._size % (1 << height):
+            raise InvalidTreeSize(
+                f"a subtree of 2**{height} leaves cannot start at size {self._size}",
+                size=self._size,
+                height=height,
+            )
+        roots, node, carry = self._roots, root, self._size >> height
+        while carry & 1:
+            node = sha256(_NODE_PREFIX + roots.pop() + node).digest()
+            carry >>= 1
+        roots.append(node)
+        self._size += 1 << height
+
+    def perfect_subtrees(self) -> list[tuple[bytes, int]]:
+        """The roots of the perfect subtrees so far with their heights, tallest first: what
+        `append_subtree` takes to add these leaves to a tree whose size they are aligned to."""
+        heights = [h for h in range(self._size.bit_length() - 1, -1, -1) if self._size >> h & 1]
+        return list(zip(self._roots, heights, strict=True))
+
     def root(self) -> bytes:
         """The root of the tree of all leaves appended so far."""
         return _fold(self._roots)

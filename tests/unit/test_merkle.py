@@ -310,3 +310,47 @@ def test_a_million_leaves_give_one_root_streamed_or_stored_and_their_proofs_veri
     frontier_then = MerkleFrontier()
     frontier_then.extend(leaves[:old_size])
     assert frontier_then.root() == log.root(old_size)
+
+
+# A frontier built from the perfect subtrees of another (the two-core audit pass) ----------
+
+
+@given(st.integers(min_value=0, max_value=300), st.integers(min_value=0, max_value=5), st.data())
+def test_a_frontier_grown_by_aligned_subtrees_has_the_root_of_all_leaves(count, height, data):
+    """The first part's leaves, then the rest as blocks of 2**height leaves and the perfect
+    subtrees of the last block: the root the RFC gives all the leaves."""
+    entries = [b"entry %d" % i for i in range(count)]
+    block = 1 << height
+    cut = data.draw(st.integers(min_value=0, max_value=count // block)) * block
+    frontier = MerkleFrontier()
+    frontier.extend(leaf_hash(e) for e in entries[:cut])
+    for start in range(cut, count, block):
+        part = MerkleFrontier()
+        part.extend(leaf_hash(e) for e in entries[start : start + block])
+        for root, subtree_height in part.perfect_subtrees():
+            frontier.append_subtree(root, subtree_height)
+    assert frontier.size == count
+    assert frontier.root() == mth(entries)
+
+
+@given(st.integers(min_value=1, max_value=200))
+def test_the_perfect_subtrees_are_one_per_set_bit_of_the_size_tallest_first(count):
+    entries = [b"e%d" % i for i in range(count)]
+    frontier = MerkleFrontier()
+    frontier.extend(leaf_hash(e) for e in entries)
+    subtrees = frontier.perfect_subtrees()
+    assert [h for _, h in subtrees] == [h for h in range(8, -1, -1) if count >> h & 1]
+    start = 0
+    for root, height in subtrees:  # each is the RFC root of its own range of leaves
+        assert root == mth(entries[start : start + (1 << height)])
+        start += 1 << height
+
+
+def test_a_subtree_that_would_not_start_at_a_multiple_of_its_size_is_refused():
+    frontier = MerkleFrontier()
+    frontier.extend([leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c")])
+    with pytest.raises(InvalidTreeSize):
+        frontier.append_subtree(leaf_hash(b"x"), 1)  # 2 leaves at size 3
+    assert frontier.size == 3  # nothing changed
+    frontier.append_subtree(leaf_hash(b"d"), 0)  # one leaf: always aligned
+    assert frontier.root() == mth([b"a", b"b", b"c", b"d"])
