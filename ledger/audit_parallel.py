@@ -5,11 +5,11 @@
 the log can be cut in two and each half done by its own process (this one, and one forked
 from it, which reads the store over a connection of its own):
 
-- **The tree.** The cut falls at a multiple of `BLOCK` (2**16) events. The second process
-  hands over the root of each complete block of its half and the perfect subtrees of its
-  last, partial block; each starts at a multiple of its own size, so this process appends
-  them to its frontier (`MerkleFrontier.append_subtree`) as if it had hashed their leaves:
-  the same root (RFC 9162's tree is made of exactly those perfect subtrees).
+- **The tree.** The cut falls at a multiple of 2**`BLOCK_HEIGHT` (16,384) events. The
+  second process hands over the root of each complete block of its half and the perfect
+  subtrees of its last, partial block; each starts at a multiple of its own size, so this
+  process appends them to its frontier (`MerkleFrontier.append_subtree`) as if it had
+  hashed their leaves: the same root (RFC 9162's tree is made of exactly those subtrees).
 - **The balances.** Each half folds its postings from zero; balances are sums, so an
   account's balance is the sum of its two halves. To commit to them without one process
   holding every account, the accounts are cut too, by name: below a split key (the median
@@ -18,7 +18,10 @@ from it, which reads the store over a connection of its own):
   the first range followed by the second, hashed here in that order.
 
 The result is the same size, root and commitment as `audit_replay.audit_log` and
-`balances_commitment` (tests/integration/test_audit_replay.py compares them on both stores).
+`balances_commitment` and as the production path (`log_frontier`, `accounts.fold`):
+tests/integration/test_audit_parallel.py compares them on both stores, gaps in the ids
+included. The cut is counted in events (the id of the last event of the first half is
+looked up), so ids a sequence skipped move nothing.
 A log too short to be worth a second process, a store another process cannot open (an
 in-memory one) or `processes=1` take the one-process pass.
 
@@ -60,7 +63,7 @@ from ledger.audit_replay import (
 )
 from ledger.merkle import MerkleFrontier
 
-BLOCK_HEIGHT = 16  # the second half starts at a multiple of 2**16 events
+BLOCK_HEIGHT = 14  # the second half starts at a multiple of 2**14 events
 MIN_BLOCKS = 4  # below so many blocks, starting a second process costs more than it saves
 SWAP_CHUNK = 20_000  # accounts a message when the processes swap ranges
 SAMPLE_EVERY = 64  # one account name in so many goes into the sample the split key is from

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -282,19 +281,17 @@ def sorted_balances(balances: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted([item for item in balances.items() if item[1]], key=itemgetter(0))
 
 
-# A key JSON writes as itself between quotes: printable ASCII but for `"` and `\`.
-_PLAIN_KEYS = re.compile(r"[ !#-\[\]-~]*")
-
-
 def commitment_pieces(items: Sequence[tuple[str, int]], chunk: int = 10_000) -> Iterator[bytes]:
     """The canonical JSON of these balances (`sorted_balances`), without its braces, in
     pieces of `chunk` entries: `{` + the pieces joined by `,` + `}` is the text
-    `ledger.checkpoints.balances_commitment` hashes. Plain keys are written directly, any
-    other by `json.dumps`, so the text is the same either way."""
+    `ledger.checkpoints.balances_commitment` hashes. Plain keys (printable ASCII without `"`
+    or `\\`, which JSON writes as they are) are written directly, any other by
+    `json.dumps`, so the text is the same either way."""
     for i in range(0, len(items), chunk):
         part = items[i : i + chunk]
-        assert all(type(cents) is int for _, cents in part), "integer cents only"
-        if _PLAIN_KEYS.fullmatch("".join([account for account, _ in part])):
+        assert set(map(type, map(itemgetter(1), part))) <= {int}, "integer cents only"
+        names = "".join(map(itemgetter(0), part))
+        if names.isascii() and names.isprintable() and '"' not in names and "\\" not in names:
             text = ",".join([f'"{account}":{cents}' for account, cents in part])
         else:
             text = json.dumps(dict(part), separators=(",", ":"))[1:-1]
