@@ -30,6 +30,8 @@ Target for the audit pass: 150,000 events/s or more, with a peak of at most 300 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import os
 import subprocess
@@ -38,25 +40,45 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 _BENCH = str(Path(__file__).resolve().parent)
-sys.path.insert(0, _BENCH)
-from _audit_build import build_log  # noqa: E402
-from _common import fmt_int, machine_load, report_profile, table  # noqa: E402
 
-# Then out of the path: bench/api.py would hide the project's `api` (export, verify).
-while _BENCH in sys.path:
-    sys.path.remove(_BENCH)
+
+def bench_module(name: str) -> Any:
+    """A helper module of bench/, imported only where used: the phases' processes import
+    none of them (the build's applications would weigh on the memory they measure). The
+    directory leaves the path after: bench/api.py would hide the project's `api`."""
+    sys.path.insert(0, _BENCH)
+    try:
+        return importlib.import_module(name)
+    finally:
+        while _BENCH in sys.path:
+            sys.path.remove(_BENCH)
+
 
 TARGET_RATE = 150_000
 TARGET_PEAK_MB = 300
 EXPORT_EVERY = 10_000
 PHASE_TIMEOUT_S = 1800
+PSS_EVERY_S = 0.05  # how often the memory of a phase's processes is sampled
 HERE = Path(__file__).resolve()
 
 
 # Phases, each in a process of its own --------------------------------------------------
+
+
+def fmt_int(value: float) -> str:
+    return bench_module("_common").fmt_int(value)
+
+
+def machine_load() -> str:
+    return bench_module("_common").machine_load()
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    return bench_module("_common").table(headers, rows)
 
 
 def rss_mb() -> float:
@@ -95,8 +117,13 @@ def run_phase(args: argparse.Namespace) -> dict[str, object]:
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         if profile:
             profile.disable()
+            report_profile = bench_module("_common").report_profile
             print(report_profile(profile, args.profile, f"phase {args.phase}"), file=sys.stderr)
-        return {**result, "seconds": seconds, "cpu": cpu, "peak_mb": peak_mb(), "before_mb": before}
+        peak = peak_mb()
+        return {
+            **result, "seconds": seconds, "cpu": cpu, "peak_mb": peak, "parent_peak_mb": peak,
+            "before_mb": before,
+        }  # fmt: skip
     finally:
         app.close()
 
@@ -139,6 +166,26 @@ def phase_lean(app, stop, args):  # type: ignore[no-untyped-def]
     }
 
 
+def phase_two(app, stop, args):  # type: ignore[no-untyped-def]
+    import resource
+
+    from ledger.audit_parallel import audit_pass
+
+    started = time.perf_counter()
+
+    def trace(step: str) -> None:
+        print(f"      {time.perf_counter() - started:6.2f} s  {step}", file=sys.stderr)
+
+    result = audit_pass(app.recorder, app.mapper, stop, page_size=args.page_size, trace=trace)
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "events": result.size,
+        "root": result.root.hex(),
+        "balances": result.balances_sha256,
+        "child_peak_mb": child_kb / 1024,
+    }
+
+
 def phase_export(app, stop, args):  # type: ignore[no-untyped-def]
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -169,6 +216,7 @@ PHASES = {
     "rows": phase_rows,
     "reference": phase_reference,
     "lean": phase_lean,
+    "two": phase_two,
     "export": phase_export,
     "verify": phase_verify,
 }
@@ -177,10 +225,11 @@ LABELS = {
     "rows": "(b) raw rows: lean reader",
     "reference": "(c) reference: log_checkpoint",
     "lean": "(d) lean: audit_replay",
+    "two": "(f) two cores: audit_parallel",
     "export": "    (writing the export)",
     "verify": "(e) verify an export file",
 }
-AUDIT_PHASES = ("reference", "lean", "verify")
+AUDIT_PHASES = ("reference", "lean", "two", "verify")
 
 
 def spawn(phase: str, args: argparse.Namespace, stop: int, export: Path) -> dict[str, object]:
@@ -188,14 +237,52 @@ def spawn(phase: str, args: argparse.Namespace, stop: int, export: Path) -> dict
     command += ["--stop", str(stop), "--page-size", str(args.page_size), "--export", str(export)]
     if args.profile and phase == "lean":
         command += ["--profile-out", str(args.profile)]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=PHASE_TIMEOUT_S, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"phase {phase} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    if done.stderr.strip():
-        print(done.stderr, file=sys.stderr)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        peak_pss = watch_memory(process)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        raise SystemExit(f"phase {phase} failed ({process.returncode}):\n{stderr[-4000:]}")
+    if stderr.strip():
+        print(stderr, file=sys.stderr)
+    return {**json.loads(stdout.strip().splitlines()[-1]), "pss_mb": peak_pss}
+
+
+def watch_memory(process: subprocess.Popen[str]) -> float:
+    """Wait for the phase's process; the peak of the proportional set size (PSS) of it and
+    its children together, sampled every `PSS_EVERY_S` from here. PSS splits each shared
+    page between the processes that share it, so a forked child that still shares its
+    parent's pages is not counted twice, as a sum of resident sizes would count it."""
+    peak, deadline = 0.0, time.monotonic() + PHASE_TIMEOUT_S
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"a phase ran over {PHASE_TIMEOUT_S} s")
+        peak = max(peak, sum(pss_mb(pid) for pid in [process.pid, *children(process.pid)]))
+        time.sleep(PSS_EVERY_S)
+    return peak
+
+
+def pss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # it has just ended
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listed:
+                found += [int(child) for child in listed.read().split()]
+    return found
 
 
 # The log ------------------------------------------------------------------------------
@@ -233,7 +320,7 @@ def prepare_log(args: argparse.Namespace) -> tuple[int, dict[str, int]]:
     fresh_store(args.store)
     migrations.upgrade(settings.store.sqlalchemy_url())
     print(f"building a log of {fmt_int(args.events)} events in {args.store} ...", flush=True)
-    mix = build_log(settings, args.events, quiet=args.quiet)
+    mix = bench_module("_audit_build").build_log(settings, args.events, quiet=args.quiet)
     marker.write_text(json.dumps({"url": args.store, "events": args.events, "mix": mix}))
     print(f"built in {mix['build_s']} s: {mix}")
     return mix["events"], mix
@@ -268,6 +355,8 @@ def report(results: dict[str, dict[str, object]], events: int) -> bool:
     for phase, r in results.items():
         rate = r["events"] / r["seconds"]  # type: ignore[operator]
         verdict = ""
+        if phase == "two":  # two processes: their PSS together, not one process's peak
+            r["peak_mb"] = r["pss_mb"]
         if phase in AUDIT_PHASES:
             met = rate >= TARGET_RATE and r["peak_mb"] <= TARGET_PEAK_MB  # type: ignore[operator]
             verdict = "PASS" if met else "FAIL"
@@ -289,6 +378,13 @@ def report(results: dict[str, dict[str, object]], events: int) -> bool:
             ok = False
     headers = ["phase", "events", "seconds", "cpu s", "events/s", "vs raw", "peak MB", "pass MB"]
     print(table([*headers, f"target >= {TARGET_RATE:,}/s, <= {TARGET_PEAK_MB} MB"], rows))
+    if "two" in results:
+        two = results["two"]
+        print(
+            f"(f) peak MB is the PSS of both processes together, sampled every {PSS_EVERY_S} s; "
+            f"their peak resident sizes add up to {two['parent_peak_mb']:.0f} + "
+            f"{two['child_peak_mb']:.0f} MB (shared pages counted in each)"
+        )
     audited = {
         p: (results[p]["root"], results[p]["balances"]) for p in AUDIT_PHASES if p in results
     }
@@ -325,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop, mix = prepare_log(args)
     print(f"the mix: {mix}")
-    phases = ["raw", "rows"] + ([] if args.skip_reference else ["reference"]) + ["lean"]
+    phases = ["raw", "rows"] + ([] if args.skip_reference else ["reference"]) + ["lean", "two"]
     phases += [] if args.skip_export else ["export", "verify"]
     print(f"audit: {fmt_int(stop)} events in {args.store}; {machine_load()}", flush=True)
     results: dict[str, dict[str, object]] = {}

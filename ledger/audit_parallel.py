@@ -43,11 +43,8 @@ from itertools import islice
 from typing import Any
 
 import msgpack
-import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.sql import SQL, Identifier
 
 from ledger.audit_replay import (
     PAGE_SIZE,
@@ -56,8 +53,9 @@ from ledger.audit_replay import (
     audit_log,
     balances_commitment,
     commitment_pieces,
+    is_postgres,
     postgres_rows,
-    sorted_balances,
+    sorted_accounts,
     sqlite_rows,
     stored_rows,
 )
@@ -125,7 +123,7 @@ class _Store:
             if pool.is_sqlite_memory_mode:
                 return None  # another process would open an empty database
             return cls("sqlite", ("", recorder.events_table_name), database=pool.db_name)
-        if isinstance(recorder, PostgresApplicationRecorder):
+        if is_postgres(recorder):
             datastore = recorder.datastore
             kwargs = dict(datastore.pool.kwargs or {})
             kwargs.pop("row_factory", None)
@@ -141,6 +139,8 @@ class _Store:
             with contextlib.closing(sqlite3.connect(self.database, uri=True)) as conn:
                 yield conn
         else:
+            import psycopg
+
             with psycopg.connect(autocommit=True, **dict(self.connect_kwargs)) as conn:
                 yield conn
 
@@ -169,6 +169,8 @@ class _Store:
             nth = f"SELECT rowid FROM {self.table[1]} WHERE rowid <= ? ORDER BY rowid "
             nth += "LIMIT 1 OFFSET ?"
         else:
+            from psycopg.sql import SQL, Identifier
+
             table = SQL("{}.{}").format(Identifier(self.table[0]), Identifier(self.table[1]))
             nth = SQL(
                 "SELECT notification_id FROM {} WHERE notification_id <= %s "
@@ -267,14 +269,13 @@ def _two_halves(
         here.send(("split", split))
         _swap(here, balances, [key for key in balances if key >= split], sends_first=True)
         trace(f"swapped: {len(balances):,} accounts")
-        items = sorted_balances(balances)
-        del balances, replay.balances
-        trace(f"accounts below the split key summed: {len(items):,}")
+        accounts = sorted_accounts(balances)
+        trace(f"accounts below the split key summed: {len(accounts):,}")
         digest, first = sha256(b"{"), True
-        for piece in commitment_pieces(items):
+        for piece in commitment_pieces(accounts, balances):
             digest.update(piece if first else b"," + piece)
             first = False
-        del items
+        del balances, accounts, replay.balances
         trace("accounts below the split key hashed")
         while (message := _receive(here, child, "piece", "end"))[0] == "piece":
             digest.update(message[1] if first else b"," + message[1])
@@ -303,12 +304,11 @@ def _second_half(conn: Any, mapper: Mapper, halves: _Halves) -> None:
         conn.send(("done", blocks.subtrees(), blocks.size, sample))
         (split,) = _receive(conn, None, "split")
         _swap(conn, balances, [key for key in balances if key < split], sends_first=False)
-        items = sorted_balances(balances)
-        del balances, replay
+        accounts = sorted_accounts(balances)
         # Written in full before sending, so that the first process hashes its own range
         # meanwhile instead of waiting for each piece.
-        pieces = list(commitment_pieces(items))
-        del items
+        pieces = list(commitment_pieces(accounts, balances))
+        del balances, accounts, replay
         for piece in pieces:
             conn.send(("piece", piece))
         conn.send(("end",))

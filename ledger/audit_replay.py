@@ -27,20 +27,17 @@ import contextlib
 import hashlib
 import json
 import struct
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from hashlib import sha256
-from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
 import msgpack
 from eventsourcing.persistence import ApplicationRecorder, Mapper
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import resolve_topic
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
 
 from ledger.accounts import Handler, move_to_balances, posting_rule, uuid_text
 from ledger.audit_log import LEAF_TAG, notifications
@@ -81,7 +78,7 @@ def stored_rows(
         yield from sqlite_rows(
             lambda: recorder.datastore.transaction(commit=False), table, start, stop, page_size
         )
-    elif isinstance(recorder, PostgresApplicationRecorder):
+    elif is_postgres(recorder):
         datastore = recorder.datastore
         table = (datastore.schema, recorder.events_table_name)
         yield from postgres_rows(datastore.get_connection, table, start, stop, page_size)
@@ -96,6 +93,13 @@ def stored_rows(
                 page = []
         if page:
             yield page, b"".join(r[1] for r in page)
+
+
+def is_postgres(recorder: ApplicationRecorder) -> bool:
+    """Whether the recorder is the library's PostgreSQL one, without importing psycopg for
+    a store that does not use it (~20 MB): a PostgreSQL recorder's module is loaded."""
+    module = sys.modules.get("eventsourcing.postgres")
+    return module is not None and isinstance(recorder, module.PostgresApplicationRecorder)
 
 
 def sqlite_rows(
@@ -148,6 +152,9 @@ def postgres_rows(
 ) -> Iterator[Page]:
     """The rows of a PostgreSQL events table (schema, name) after id `start` up to `stop`,
     a page a connection from `connect`."""
+    from psycopg.rows import tuple_row
+    from psycopg.sql import SQL, Identifier
+
     statement = SQL(
         "SELECT notification_id, uuid_send(originator_id), originator_version, topic, state "
         "FROM {schema}.{table} WHERE notification_id > %s AND notification_id <= %s "
@@ -270,31 +277,37 @@ def balances_commitment(balances: Mapping[str, int], chunk: int = 10_000) -> str
     """`ledger.checkpoints.balances_commitment`, hashed in sorted chunks: the same digest
     without the whole JSON text in memory at once."""
     digest = hashlib.sha256(b"{")
-    for i, piece in enumerate(commitment_pieces(sorted_balances(balances), chunk)):
+    for i, piece in enumerate(commitment_pieces(sorted_accounts(balances), balances, chunk)):
         digest.update(b"," + piece if i else piece)
     digest.update(b"}")
     return digest.hexdigest()
 
 
-def sorted_balances(balances: Mapping[str, int]) -> list[tuple[str, int]]:
-    """The non-zero balances as (account, cents), sorted by account."""
-    return sorted([item for item in balances.items() if item[1]], key=itemgetter(0))
+def sorted_accounts(balances: Mapping[str, int]) -> list[str]:
+    """The accounts of the non-zero balances, sorted (names only: a list of pairs would
+    cost a tuple per account)."""
+    return sorted([account for account, cents in balances.items() if cents])
 
 
-def commitment_pieces(items: Sequence[tuple[str, int]], chunk: int = 10_000) -> Iterator[bytes]:
-    """The canonical JSON of these balances (`sorted_balances`), without its braces, in
-    pieces of `chunk` entries: `{` + the pieces joined by `,` + `}` is the text
-    `ledger.checkpoints.balances_commitment` hashes. Plain keys (printable ASCII without `"`
-    or `\\`, which JSON writes as they are) are written directly, any other by
+def commitment_pieces(
+    accounts: Sequence[str], balances: Mapping[str, int], chunk: int = 10_000
+) -> Iterator[bytes]:
+    """The canonical JSON of the balances of these accounts (`sorted_accounts`), without its
+    braces, in pieces of `chunk` entries: `{` + the pieces joined by `,` + `}` is the text
+    `ledger.checkpoints.balances_commitment` hashes. Plain names (printable ASCII without
+    `"` or a backslash, which JSON writes as they are) are written directly, any other by
     `json.dumps`, so the text is the same either way."""
-    for i in range(0, len(items), chunk):
-        part = items[i : i + chunk]
-        assert set(map(type, map(itemgetter(1), part))) <= {int}, "integer cents only"
-        names = "".join(map(itemgetter(0), part))
-        if names.isascii() and names.isprintable() and '"' not in names and "\\" not in names:
-            text = ",".join([f'"{account}":{cents}' for account, cents in part])
+    for i in range(0, len(accounts), chunk):
+        names = accounts[i : i + chunk]
+        values = [balances[name] for name in names]
+        assert set(map(type, values)) <= {int}, "integer cents only"
+        joined = "".join(names)
+        if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+            text = ",".join(
+                [f'"{name}":{cents}' for name, cents in zip(names, values, strict=True)]
+            )
         else:
-            text = json.dumps(dict(part), separators=(",", ":"))[1:-1]
+            text = json.dumps(dict(zip(names, values, strict=True)), separators=(",", ":"))[1:-1]
         yield text.encode("ascii")
 
 

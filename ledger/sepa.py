@@ -52,9 +52,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import xmlschema
 from stdnum import bic as stdnum_bic
 from stdnum.exceptions import ValidationError
 
@@ -70,6 +69,9 @@ from ledger.errors import (
 )
 from ledger.identifiers import check_iban, mask_iban
 from ledger.money import Money
+
+if TYPE_CHECKING:  # imported where a file is checked: ~20 MB every process would carry
+    import xmlschema
 
 MESSAGE_SCHEMA = "pain.001.001.03"
 NAMESPACE = f"urn:iso:std:iso:20022:tech:xsd:{MESSAGE_SCHEMA}"
@@ -308,6 +310,8 @@ def write_pain001(file: TransferFile) -> bytes:
 
 def check_pain001(xml: bytes) -> None:
     """Refuse bytes that are not a pain.001.001.03 document valid against its XSD."""
+    import xmlschema
+
     try:
         error = next(_schema().iter_errors(io.BytesIO(xml)), None)
     except (xmlschema.XMLResourceError, ET.ParseError):
@@ -322,6 +326,8 @@ def check_pain001(xml: bytes) -> None:
 @functools.cache
 def _schema() -> xmlschema.XMLSchema:
     # Loaded once: parsing the XSD takes a third of a second.
+    import xmlschema
+
     xsd = resources.files("sepaxml") / "schemas" / f"{MESSAGE_SCHEMA}.xsd"
     return xmlschema.XMLSchema(str(xsd))
 
