@@ -46,6 +46,10 @@ from ledger.vouchers import VoucherLedger
 from projections.report import head, make_report
 from projections.report_check import check_report
 
+# The checkpoint a report carries is found by the audit pass on both cores: a command
+# line process may fork (the server computes it in one process).
+AUDIT_PROCESSES = 2
+
 
 def add_report_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="the programme's signed report, and its check")
@@ -74,7 +78,10 @@ def cmd_report_make(settings: Settings, args: argparse.Namespace) -> int:
     try:
         total = args.position if args.position is not None else head(app)
         with replay_bar(total, args.quiet) as progress:
-            report = make_report(app, key, now, position=args.position, at=at, progress=progress)
+            report = make_report(
+                app, key, now, position=args.position, at=at, progress=progress,
+                processes=AUDIT_PROCESSES,
+            )  # fmt: skip
         with open_output(args.out) as out:
             out.write(render(report, args.format))
     finally:
@@ -93,7 +100,7 @@ def cmd_report_check(settings: Settings, args: argparse.Namespace) -> int:
         stated = report["checkpoint"].get("position")
         total = stated if type(stated) is int and 0 <= stated <= head(app) else head(app)
         with replay_bar(total, args.quiet) as progress:
-            position = check_report(app, report, operator, progress)
+            position = check_report(app, report, operator, progress, AUDIT_PROCESSES)
     finally:
         app.close()
     print(

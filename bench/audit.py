@@ -14,10 +14,15 @@ imports, connection and the pass), and that peak less the resident size before t
 (a) raw read: the recorder's `select_notifications`, page by page (`audit_log.notifications`,
     1,000 a page), `Notification` objects, no decoding: the baseline;
 (b) raw rows: the lean pass's own reader (`audit_replay.stored_rows`), no decoding;
-(c) reference: `audit_log.log_checkpoint`, the production path: leaf hash of every event,
-    Merkle frontier, `mapper.to_domain_event`, `accounts.postings`, balances commitment;
+(c) reference: `audit_log.log_checkpoint`, through the library's objects: leaf hash of
+    every event, Merkle frontier, `mapper.to_domain_event`, `accounts.postings`, the
+    balances commitment;
 (d) lean: `audit_replay.audit_log` and `audit_replay.balances_commitment`: the same checks
-    and results without the library's objects;
+    and results without the library's objects, in one process;
+(f) two cores: `audit_parallel.audit_pass`, the lean pass on the log's two halves at once
+    (the second in a forked process); its peak memory is the PSS of both processes together
+    (each shared page split between them), sampled every 50 ms from the script's own
+    process; the sum of their peak resident sizes is printed beside it;
 (e) export verification: `api.audit_cli.verify_export` of an export written beforehand by
     `export_jsonl` (checkpoint every 10,000 events; the writing is timed apart). Both
     recompute the balances commitment over every account at each checkpoint: at 1,000,000

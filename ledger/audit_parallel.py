@@ -38,6 +38,7 @@ import multiprocessing
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from hashlib import sha256
 from itertools import islice
 from typing import Any
@@ -59,6 +60,7 @@ from ledger.audit_replay import (
     sqlite_rows,
     stored_rows,
 )
+from ledger.checkpoints import Checkpoint, issued_at
 from ledger.merkle import MerkleFrontier
 
 BLOCK_HEIGHT = 14  # the second half starts at a multiple of 2**14 events
@@ -102,6 +104,20 @@ def audit_pass(
     halves = _Halves(store, cut[0], cut[1], stop, page_size, block_height)
     with _no_collection():
         return _two_halves(recorder, mapper, halves, trace or _silent)
+
+
+def audit_checkpoint(
+    recorder: ApplicationRecorder,
+    mapper: Mapper,
+    stop: int,
+    moment: datetime,
+    *,
+    processes: int = 1,
+) -> Checkpoint:
+    """The (unsigned) checkpoint of the log up to id `stop`, as `audit_log.log_checkpoint`
+    makes it, from the audit pass. One process by default: a server forks nothing."""
+    found = audit_pass(recorder, mapper, stop, processes=processes)
+    return Checkpoint(found.size, found.root.hex(), found.balances_sha256, issued_at(moment))
 
 
 # Where the events are, for a process of its own ----------------------------------------

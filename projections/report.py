@@ -40,7 +40,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, distinct, func, select
 
-from ledger.audit_log import b64encode, log_checkpoint
+from ledger.audit_log import b64encode
+from ledger.audit_parallel import audit_checkpoint
 from ledger.checkpoints import issued_at, sign
 from ledger.device_records import DeviceStage
 from ledger.errors import InvalidInput
@@ -267,6 +268,7 @@ def make_report(
     position: int | None = None,
     at: datetime | None = None,
     progress: Progress | None = None,
+    processes: int = 1,
 ) -> dict[str, Any]:
     """The sealed report as of `position`, `at` or the end of the log, signed with the
     operator's checkpoint key `key`; `now` is when it is generated and signed."""
@@ -278,7 +280,7 @@ def make_report(
         body = figures(engine, fold, stop, issued_at(at) if at is not None else None)
     finally:
         engine.dispose()
-    checkpoint = log_checkpoint(app.recorder, app.mapper, stop, now)
+    checkpoint = audit_checkpoint(app.recorder, app.mapper, stop, now, processes=processes)
     body["generated_at"] = issued_at(now)
     body["checkpoint"] = {
         **checkpoint.as_dict(),

@@ -24,7 +24,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.audit_log import b64decode, log_checkpoint
+from ledger.audit_log import b64decode
+from ledger.audit_parallel import audit_checkpoint
 from ledger.checkpoints import FIELDS, TIME_FORMAT, Checkpoint, verify
 from ledger.errors import (
     InvalidCheckpoint,
@@ -53,6 +54,7 @@ def check_report(
     report: Any,
     operator: Ed25519PublicKey,
     progress: Progress | None = None,
+    processes: int = 1,
 ) -> int:
     """Confirm `report` against the log of `app`; the position it stands at. Raises
     `MalformedReport` or `ReportMismatch` naming the first field that differs."""
@@ -62,7 +64,8 @@ def check_report(
     checkpoint, position = signed_checkpoint(report["checkpoint"], operator)
     if position > head(app):
         raise mismatch("checkpoint.position", f"position {position} is beyond the log")
-    found = log_checkpoint(app.recorder, app.mapper, position, moment(checkpoint.issued_at))
+    when = moment(checkpoint.issued_at)
+    found = audit_checkpoint(app.recorder, app.mapper, position, when, processes=processes)
     for name in ("log_size", "root", "balances_sha256"):
         if getattr(found, name) != getattr(checkpoint, name):
             raise mismatch(f"checkpoint.{name}", f"the log at position {position} gives another")

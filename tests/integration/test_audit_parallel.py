@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from ledger import accounts, checkpoints
-from ledger.audit_log import last_notification_id, log_frontier, notifications
-from ledger.audit_parallel import AuditResult, audit_pass
+from ledger.audit_log import last_notification_id, log_checkpoint, log_frontier, notifications
+from ledger.audit_parallel import AuditResult, audit_checkpoint, audit_pass
 from ledger.settings import Settings
 from ledger.vouchers import VoucherLedger
 from tests import helpers
@@ -77,6 +78,11 @@ def test_two_processes_give_the_tree_and_balances_of_one_and_of_the_reference(le
         assert any("second half" in line for line in heard), heard  # two processes ran
         assert result == expected
         assert audit_pass(app.recorder, app.mapper, stop, processes=1) == expected
+    # The checkpoint reports carry: the production path's, field for field.
+    moment = datetime(2028, 1, 1, tzinfo=UTC)
+    for processes in (1, 2):
+        found = audit_checkpoint(app.recorder, app.mapper, head, moment, processes=processes)
+        assert found == log_checkpoint(app.recorder, app.mapper, head, moment)
     # Too short a log for the blocks asked: one process, the same answer, nothing forked.
     result, heard = on_two(app, 40, 4)
     assert heard == [] and result == reference(app, 40)
