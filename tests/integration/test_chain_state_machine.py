@@ -601,4 +601,4 @@ def test_the_chain_holds_under_random_commands_on_sqlite(tmp_path_factory) -> No
 
 @pytest.mark.postgres
 def test_the_chain_holds_under_random_commands_on_postgresql(pg_template: str) -> None:
-    run_on_postgresql(ChainMachine, pg_template, steps=30, share=0.5)
+    run_on_postgresql(ChainMachine, pg_template, steps=30, share=0.4)

@@ -441,4 +441,4 @@ def test_device_banks_hold_under_random_actions_on_sqlite(tmp_path_factory) -> N
 
 @pytest.mark.postgres
 def test_device_banks_hold_under_random_actions_on_postgresql(pg_template: str) -> None:
-    run_on_postgresql(DeviceMachine, pg_template, steps=30, share=0.4)
+    run_on_postgresql(DeviceMachine, pg_template, steps=30, share=0.3)

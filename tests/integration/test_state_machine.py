@@ -252,4 +252,4 @@ def test_the_books_hold_under_random_commands_on_sqlite(tmp_path_factory) -> Non
 @pytest.mark.postgres
 def test_the_books_hold_under_random_commands_on_postgresql(pg_template: str) -> None:
     # Half the examples: the logic is the same on both stores, and SQLite runs them all.
-    run_on_postgresql(LedgerMachine, pg_template, steps=40, share=0.5)
+    run_on_postgresql(LedgerMachine, pg_template, steps=40, share=0.4)
