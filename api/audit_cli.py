@@ -6,6 +6,7 @@
     tirelire audit keygen PATH          a new Ed25519 key in PATH, its public half in PATH.pub
     tirelire audit public-key           the checkpoint key's public half (PEM): operator.pub
     tirelire audit cosign EXPORT --operator operator.pub --key witness.pem --out FILE
+    tirelire audit pass [--position N] [--processes 1|2]   (api/audit_pass_cli.py)
 
 Without `--key`, `export` signs with the checkpoint key (TIRELIRE_CHECKPOINT_KEY_FILE,
 `api.tokens.load_or_create_checkpoint_key`), the key of the kept checkpoints and of the
@@ -56,7 +57,7 @@ from tqdm import tqdm
 
 from api import tokens
 from api.bootstrap import check_schema
-from ledger.accounts import apply_postings, postings
+from ledger.accounts import postings
 from ledger.application import LedgerApplication
 from ledger.audit_log import (
     ExportVerifier,
@@ -67,7 +68,8 @@ from ledger.audit_log import (
     notification_leaf_hash,
     notifications,
 )
-from ledger.checkpoints import FIELDS, Checkpoint, cosign, make_checkpoint
+from ledger.checkpoints import FIELDS, Checkpoint, cosign, issued_at
+from ledger.commitment import RunningCommitment
 from ledger.errors import (
     ExportMismatch,
     InvalidCheckpoint,
@@ -87,7 +89,8 @@ MAX_KEPT_CHECKPOINTS = 100_000  # lines of a file of checkpoints an auditor kept
 MAX_KEPT_LINE_CHARS = 4096  # a signed checkpoint is about 400 characters
 
 
-def add_audit_commands(commands: argparse._SubParsersAction) -> None:
+def add_audit_commands(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """`export`, `verify` and `audit ...`; the actions of `audit`, for the ones defined apart."""
     export = commands.add_parser("export", help="the log and signed checkpoints, for auditors")
     export.add_argument("--format", choices=["jsonl"], default="jsonl")
     export.add_argument(
@@ -127,6 +130,7 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:
     cosigning.add_argument("--key", required=True, type=Path, help="the witness's key (PEM)")
     cosigning.add_argument("--out", required=True, type=Path, help="the co-signed export")
     cosigning.set_defaults(handler=cmd_audit_cosign)
+    return actions
 
 
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
@@ -158,17 +162,17 @@ def export_jsonl(
     """Write the log up to its last event now, with a checkpoint every `every` events and
     one at the end; the number of events written."""
     stop = last_notification_id(app.recorder)
-    tree, balances = MerkleFrontier(), dict[str, int]()
+    tree, balances = MerkleFrontier(), RunningCommitment()
 
     def write_checkpoint() -> None:
-        checkpoint = make_checkpoint(tree.size, tree.root(), balances, now)
+        checkpoint = Checkpoint(tree.size, tree.root().hex(), balances.digest(), issued_at(now))
         out.write(_dumps(checkpoint_line(checkpoint, key)))
 
     with tqdm(total=stop, unit="id", file=sys.stderr, disable=not progress) as bar:
         for notification in notifications(app.recorder, stop):
             leaf = notification_leaf_hash(notification)
             tree.append(leaf)
-            apply_postings(balances, postings(app.mapper.to_domain_event(notification)))
+            balances.apply(postings(app.mapper.to_domain_event(notification)))
             out.write(_dumps(event_line(notification, leaf)))
             if tree.size % every == 0:
                 write_checkpoint()

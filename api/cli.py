@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 import migrations
 from api import tokens
 from api.audit_cli import add_audit_commands
+from api.audit_pass_cli import add_pass_action
 from api.bootstrap import build_services, check_schema
 from api.demo import DemoPlan, run_demo
 from api.keys import ApiKeys
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_command(commands)
     add_token_commands(commands)
     add_apikey_commands(commands)
-    add_audit_commands(commands)
+    add_pass_action(add_audit_commands(commands))
     add_report_commands(commands)
     add_proof_commands(commands)
     add_rebuild_command(commands)

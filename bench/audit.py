@@ -17,7 +17,7 @@ imports, connection and the pass), and that peak less the resident size before t
 (c) reference: `audit_log.log_checkpoint`, through the library's objects: leaf hash of
     every event, Merkle frontier, `mapper.to_domain_event`, `accounts.postings`, the
     balances commitment;
-(d) lean: `audit_replay.audit_log` and `audit_replay.balances_commitment`: the same checks
+(d) lean: `audit_replay.audit_log` and `commitment.balances_commitment`: the same checks
     and results without the library's objects, in one process;
 (f) two cores: `audit_parallel.audit_pass`, the lean pass on the log's two halves at once
     (the second in a forked process); its peak memory is the PSS of both processes together
@@ -161,7 +161,8 @@ def phase_reference(app, stop, args):  # type: ignore[no-untyped-def]
 
 
 def phase_lean(app, stop, args):  # type: ignore[no-untyped-def]
-    from ledger.audit_replay import audit_log, balances_commitment
+    from ledger.audit_replay import audit_log
+    from ledger.commitment import balances_commitment
 
     replay = audit_log(app.recorder, app.mapper, stop, args.page_size)
     return {

@@ -52,7 +52,8 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from ledger.accounts import apply_postings, postings
 from ledger.application import EVENT_ENUMS
-from ledger.checkpoints import Checkpoint, balances_commitment, make_checkpoint, sign, verify
+from ledger.checkpoints import Checkpoint, make_checkpoint, sign, verify
+from ledger.commitment import RunningCommitment
 from ledger.errors import (
     ExportMismatch,
     InvalidCheckpoint,
@@ -197,7 +198,7 @@ class ExportVerifier:
         self.operator, self.witness = operator, witness
         self.mapper = Mapper(transcoder=MsgpackTranscoder(EVENT_ENUMS))
         self.tree = MerkleLog()
-        self.balances: dict[str, int] = {}
+        self.running = RunningCommitment()  # written again only where balances moved
         self.last_id = 0
         self.last_checkpoint: Checkpoint | None = None
         self.checkpoints = 0
@@ -260,7 +261,7 @@ class ExportVerifier:
         if leaf.hex() != fields["leaf_hash"]:
             raise _mismatch(number, "leaf_hash_mismatch", "the leaf hash is not the event's")
         event = _decode(number, self.mapper, notification)
-        apply_postings(self.balances, postings(event))
+        self.running.apply(postings(event))
         self.tree.append(leaf)
         self.last_id = notification.id
         if self.first_uncovered_line is None:
@@ -280,7 +281,7 @@ class ExportVerifier:
             raise _mismatch(number, "root_mismatch", "the events do not hash to its root")
         if previous is not None and previous.log_size > 0:
             self._check_consistency(number, previous, checkpoint)
-        if balances_commitment(self.balances) != checkpoint.balances_sha256:
+        if self.running.digest() != checkpoint.balances_sha256:
             raise _mismatch(number, "balances_mismatch", "replay gives other balances")
         self.last_checkpoint, self.first_uncovered_line = checkpoint, None
         self.checkpoints += 1

@@ -52,15 +52,13 @@ from ledger.audit_replay import (
     AuditReplay,
     Page,
     audit_log,
-    balances_commitment,
-    commitment_pieces,
     is_postgres,
     postgres_rows,
-    sorted_accounts,
     sqlite_rows,
     stored_rows,
 )
 from ledger.checkpoints import Checkpoint, issued_at
+from ledger.commitment import balances_commitment, commitment_pieces, sorted_accounts
 from ledger.merkle import MerkleFrontier
 
 BLOCK_HEIGHT = 14  # the second half starts at a multiple of 2**14 events

@@ -24,11 +24,9 @@ mapper's events (tests/integration/test_audit_replay.py checks both on both stor
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import struct
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
@@ -271,44 +269,6 @@ def audit_log(
     for rows, ids in stored_rows(recorder, stop, page_size):
         replay.feed(rows, ids)
     return replay
-
-
-def balances_commitment(balances: Mapping[str, int], chunk: int = 10_000) -> str:
-    """`ledger.checkpoints.balances_commitment`, hashed in sorted chunks: the same digest
-    without the whole JSON text in memory at once."""
-    digest = hashlib.sha256(b"{")
-    for i, piece in enumerate(commitment_pieces(sorted_accounts(balances), balances, chunk)):
-        digest.update(b"," + piece if i else piece)
-    digest.update(b"}")
-    return digest.hexdigest()
-
-
-def sorted_accounts(balances: Mapping[str, int]) -> list[str]:
-    """The accounts of the non-zero balances, sorted (names only: a list of pairs would
-    cost a tuple per account)."""
-    return sorted([account for account, cents in balances.items() if cents])
-
-
-def commitment_pieces(
-    accounts: Sequence[str], balances: Mapping[str, int], chunk: int = 10_000
-) -> Iterator[bytes]:
-    """The canonical JSON of the balances of these accounts (`sorted_accounts`), without its
-    braces, in pieces of `chunk` entries: `{` + the pieces joined by `,` + `}` is the text
-    `ledger.checkpoints.balances_commitment` hashes. Plain names (printable ASCII without
-    `"` or a backslash, which JSON writes as they are) are written directly, any other by
-    `json.dumps`, so the text is the same either way."""
-    for i in range(0, len(accounts), chunk):
-        names = accounts[i : i + chunk]
-        values = [balances[name] for name in names]
-        assert set(map(type, values)) <= {int}, "integer cents only"
-        joined = "".join(names)
-        if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
-            text = ",".join(
-                [f'"{name}":{cents}' for name, cents in zip(names, values, strict=True)]
-            )
-        else:
-            text = json.dumps(dict(zip(names, values, strict=True)), separators=(",", ":"))[1:-1]
-        yield text.encode("ascii")
 
 
 # Decoding -------------------------------------------------------------------------------

@@ -27,10 +27,11 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import Notification
 
-from ledger.accounts import apply_postings, postings
+from ledger.accounts import postings
 from ledger.application import LedgerApplication
 from ledger.audit_log import notification_leaf_hash, notifications
-from ledger.checkpoints import TIME_FORMAT, balances_commitment, make_checkpoint, sign
+from ledger.checkpoints import TIME_FORMAT, Checkpoint, issued_at, sign
+from ledger.commitment import RunningCommitment
 from ledger.errors import CheckpointMismatch, CheckpointNotExtending
 from ledger.merkle import MerkleFrontier
 from ledger.proofs import SignedCheckpoint
@@ -54,7 +55,7 @@ class Checkpointer:
         self._loaded = False
         self._latest: SignedCheckpoint | None = None
         self._frontier = MerkleFrontier()
-        self._balances: dict[str, int] = {}
+        self._balances = RunningCommitment()  # written again only where balances moved
         self._position = 0  # the log position of the last event folded
 
     @property
@@ -81,9 +82,8 @@ class Checkpointer:
         self._catch_up()
         if self.pending() == 0:
             return None
-        checkpoint = make_checkpoint(
-            self._frontier.size, self._frontier.root(), self._balances, now
-        )
+        size, root = self._frontier.size, self._frontier.root().hex()
+        checkpoint = Checkpoint(size, root, self._balances.digest(), issued_at(now))
         signed = SignedCheckpoint(checkpoint, self._position, sign(checkpoint, self.key))
         try:
             self.store.add(signed)
@@ -111,7 +111,7 @@ class Checkpointer:
     def _load(self) -> None:
         """Rebuild the frontier and balances up to the latest stored checkpoint, and check
         that the log still gives it."""
-        self._frontier, self._balances, self._position = MerkleFrontier(), {}, 0
+        self._frontier, self._balances, self._position = MerkleFrontier(), RunningCommitment(), 0
         latest = self.store.latest()
         if latest is not None:
             assert latest.position is not None
@@ -123,7 +123,7 @@ class Checkpointer:
         mapper = self.app.mapper
         for notification in page:
             self._frontier.append(notification_leaf_hash(notification))
-            apply_postings(self._balances, postings(mapper.to_domain_event(notification)))
+            self._balances.apply(postings(mapper.to_domain_event(notification)))
             self._position = notification.id
 
     def _check(self, latest: SignedCheckpoint) -> None:
@@ -131,7 +131,7 @@ class Checkpointer:
         found = {
             "log_size": self._frontier.size,
             "root": self._frontier.root().hex(),
-            "balances_sha256": balances_commitment(self._balances),
+            "balances_sha256": self._balances.digest(),
         }
         for field, value in found.items():
             if getattr(stored, field) != value:

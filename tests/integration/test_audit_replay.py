@@ -22,7 +22,8 @@ from api.demo import DemoPlan, run_demo
 from ledger import accounts, checkpoints
 from ledger.application import LedgerApplication
 from ledger.audit_log import last_notification_id, log_frontier, notifications
-from ledger.audit_replay import AuditReplay, audit_log, balances_commitment, stored_rows
+from ledger.audit_replay import AuditReplay, audit_log, stored_rows
+from ledger.commitment import balances_commitment
 from ledger.settings import Settings
 from ledger.transcoding import EXT_UTC_DATETIME, EXT_UUID
 

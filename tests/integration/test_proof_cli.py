@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from api.cli import main
 from ledger.settings import Settings
@@ -95,3 +96,31 @@ def test_checkpoints_and_proofs_through_the_command_line(tirelire, store_url, tm
     code, _, err = tirelire("verify", "cut.jsonl", *at_least)
     assert code == 2 and "export_mismatch: line 5:" in err
     assert "(truncated_before_known_checkpoint)" in err
+
+
+def test_the_audit_pass_confirms_the_latest_signed_checkpoint_from_the_log(tirelire, store_url):
+    assert tirelire("audit", "keygen", "operator.pem")[0] == 0
+    grant(store_url, "a", 3)  # 5 events
+    signed = json.loads(tirelire("checkpoint")[1])
+    grant(store_url, "b", 3)  # 5 more, after the checkpoint
+    code, out, err = tirelire("audit", "pass", "--quiet")
+    found = json.loads(out)
+    assert code == 0 and "confirmed: the signed checkpoint of size 5" in err
+    assert (found["position"], found["log_size"], found["signed_checkpoint"]) == (5, 5, 5)
+    assert (found["root"], found["balances_sha256"]) == (signed["root"], signed["balances_sha256"])
+
+    code, out, err = tirelire("audit", "pass", "--position", "10", "--processes", "1", "--quiet")
+    found = json.loads(out)
+    assert code == 0 and (found["log_size"], found["signed_checkpoint"]) == (10, None)
+    assert "confirmed" not in err and found["events_per_second"] > 0
+
+    code, out, err = tirelire("audit", "pass", "--position", "11")
+    assert code != 0 and out == "" and "invalid_input" in err
+
+    # The kept checkpoint no longer matches the log (as if the log had been rewritten).
+    engine = create_engine(Settings(database_url=store_url).store.sqlalchemy_url())
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE checkpoints SET root = :r"), {"r": "0" * 64})
+    engine.dispose()
+    code, _, err = tirelire("audit", "pass", "--quiet")
+    assert code != 0 and "checkpoint_mismatch" in err and "root differs" in err
