@@ -49,6 +49,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _BENCH = str(Path(__file__).resolve().parent)
+# Out of the path (Python puts a script's directory first): bench/api.py would hide the
+# project's `api` (export, verify); `bench_module` puts it back for a moment.
+while _BENCH in sys.path:
+    sys.path.remove(_BENCH)
 
 
 def bench_module(name: str) -> Any:
