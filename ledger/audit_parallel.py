@@ -326,10 +326,11 @@ def _second_half(conn: Any, mapper: Mapper, halves: _Halves) -> None:
         for piece in pieces:
             conn.send(("piece", piece))
         conn.send(("end",))
-    except Exception as error:  # handed to the first process, which raises it
-        with contextlib.suppress(Exception):
+    except Exception as error:  # noqa: BLE001 - any failure is handed to the first process
+        try:
             conn.send(("error", error))
-        raise
+        except Exception:  # noqa: BLE001 - not picklable: its traceback goes to stderr instead
+            raise error from None
     finally:
         conn.close()
 

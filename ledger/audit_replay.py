@@ -5,17 +5,18 @@ postings folded into the balances, without building the library's objects around
 per row (a `UUID` object from the stored id), `mapper.to_domain_event` for every event, a
 tuple of `Posting` objects per money event. Here, per event:
 
-- the row is read as plain values (`stored_rows`): the originator id as its 16 bytes;
+- the rows are read as plain values (`stored_rows`), a page at a time, with the page's
+  originator ids apart as 16 bytes each end to end (SQLite's hex converted by one call);
 - the leaf hash is computed from the same fields and bytes as `ledger.audit_log.leaf_entry`
   (one struct for the fixed-size fields, the topic's length and bytes cached per topic),
   and the leaves of a page go to `ledger.merkle.MerkleFrontier` at once;
 - the state is decoded by the application's mapper's own transcoder (and cipher and
   compressor, when it has them), with the same extension types and enum checks, so a
   state the mapper cannot decode fails here too; the topic is resolved once per topic;
-- a money event (one of `ledger.accounts.MONEY_EVENT_TYPES`) becomes the same object the
-  mapper builds (`object.__new__` of its class over the decoded dict, so fields absent
-  from old events read their class default) and `ledger.accounts.post` moves the balances
-  directly by the chart's own handlers, skipping zero amounts as `postings` does.
+- a money event (one with a rule in the chart, `ledger.accounts.posting_rule`, looked up
+  once per topic) becomes the same object the mapper builds (`object.__new__` of its class
+  over the decoded dict, so fields absent from old events read their class default) and
+  its rule moves the balances directly, skipping zero amounts as `postings` does.
 
 So the root equals `log_frontier`'s and the balances `ledger.accounts.fold`'s over the
 mapper's events (tests/integration/test_audit_replay.py checks both on both stores).
