@@ -116,11 +116,12 @@ def last_notification_id(recorder: ApplicationRecorder) -> int:
 
 
 def notifications(
-    recorder: ApplicationRecorder, stop: int, page_size: int = PAGE_SIZE
+    recorder: ApplicationRecorder, stop: int, page_size: int = PAGE_SIZE, start: int = 0
 ) -> Iterator[Notification]:
-    """Every stored event up to id `stop` (inclusive), in notification order, page by page."""
+    """Every stored event after id `start` up to id `stop` (inclusive), in notification
+    order, page by page."""
     assert 0 < page_size <= PAGE_SIZE
-    cursor = 0
+    cursor = start
     while cursor < stop:
         page = recorder.select_notifications(cursor, page_size, stop, inclusive_of_start=False)
         yield from page

@@ -38,7 +38,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import resolve_topic
 
-from ledger.accounts import Handler, move_to_balances, posting_rule, uuid_text
+from ledger.accounts import Handler, Move, move_to_balances, posting_rule, uuid_text
 from ledger.audit_log import LEAF_TAG, notifications
 from ledger.merkle import MerkleFrontier
 from ledger.transcoding import (
@@ -83,9 +83,7 @@ def stored_rows(
         yield from postgres_rows(datastore.get_connection, table, start, stop, page_size)
     else:  # the in-memory store: its notifications are already objects
         page: list[Row] = []
-        for n in notifications(recorder, stop):
-            if n.id <= start:
-                continue
+        for n in notifications(recorder, stop, start=start):
             page.append((n.id, n.originator_id.bytes, n.originator_version, n.topic, n.state))
             if len(page) == page_size:
                 yield page, b"".join(r[1] for r in page)
@@ -174,11 +172,21 @@ def postgres_rows(
 
 
 class AuditReplay:
-    """The Merkle tree and the balances of the events fed so far, in notification order."""
+    """The Merkle tree and the balances of the events fed so far, in notification order.
 
-    def __init__(self, mapper: Mapper, frontier: MerkleFrontier | None = None) -> None:
+    The balances are a dict by default; `balances` and `move` may give another sink the
+    chart's rules move money in (`ledger.commitment.RunningCommitment` and its `move`)."""
+
+    def __init__(
+        self,
+        mapper: Mapper,
+        frontier: MerkleFrontier | None = None,
+        balances: Any = None,
+        move: Move = move_to_balances,
+    ) -> None:
         self.frontier = MerkleFrontier() if frontier is None else frontier
-        self.balances: dict[str, int] = {}
+        self.balances: Any = {} if balances is None else balances
+        self._move = move
         self._full = _decoder(mapper)
         self._lean = _lean_decoder(mapper) or self._full
         self._topics: dict[str, _Topic] = {}
@@ -201,7 +209,7 @@ class AuditReplay:
         if len(ids) != 16 * len(rows):
             raise ValueError(f"{len(rows)} rows but {len(ids)} bytes of originator ids")
         hexes = ids.hex()
-        topics, balances, move = self._topics, self.balances, move_to_balances
+        topics, balances, move = self._topics, self.balances, self._move
         pack, head, length = _FIXED.pack, _LEAF_HEAD, _LENGTH.pack
         new, set_dict = object.__new__, object.__setattr__
         leaves: list[bytes] = []
@@ -240,7 +248,7 @@ class AuditReplay:
         if rule is not None:
             event = object.__new__(cls)
             object.__setattr__(event, "__dict__", fields)
-            rule(event, uuid_text(originator), move_to_balances, self.balances)
+            rule(event, uuid_text(originator), self._move, self.balances)
 
     def _learn(self, topic: str) -> _Topic:
         cls = resolve_topic(topic)  # as the mapper: an unknown topic fails

@@ -8,10 +8,12 @@ passed in (`due(now)`, `issue(now)`), never read here.
 
 It is incremental: it keeps the log's Merkle frontier (`ledger.merkle.MerkleFrontier`, one
 hash per set bit of the size) and the balances in memory, and folds only the events after
-the last one it has seen. On its first use it rebuilds them once from the log up to the
-latest stored checkpoint and checks that they give that checkpoint's size, root and
-balances commitment: if they do not, the log was rewritten under a signature we gave, and
-it refuses to sign anything more (`CheckpointMismatch`).
+the last one it has seen, by the lean audit pass (`ledger.audit_replay`) into a running
+commitment (`ledger.commitment`) that writes again only the balances that moved. On its
+first use it rebuilds them once from the log up to the latest stored checkpoint and checks
+that they give that checkpoint's size, root and balances commitment: if they do not, the
+log was rewritten under a signature we gave, and it refuses to sign anything more
+(`CheckpointMismatch`).
 
 Each checkpoint covers every event folded so far, so sizes are not multiples of the
 cadence. Another process may store a checkpoint meanwhile (`tirelire checkpoint` beside a
@@ -21,15 +23,13 @@ again from the newest stored one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eventsourcing.persistence import Notification
 
-from ledger.accounts import postings
 from ledger.application import LedgerApplication
-from ledger.audit_log import notification_leaf_hash, notifications
+from ledger.audit_log import last_notification_id
+from ledger.audit_replay import AuditReplay, stored_rows
 from ledger.checkpoints import TIME_FORMAT, Checkpoint, issued_at, sign
 from ledger.commitment import RunningCommitment
 from ledger.errors import CheckpointMismatch, CheckpointNotExtending
@@ -38,7 +38,7 @@ from ledger.proofs import SignedCheckpoint
 from ledger.settings import Settings
 from projections.checkpoint_store import CheckpointStore
 
-PAGE_SIZE = 1000  # notifications read per query when folding new events
+PAGE_SIZE = 10_000  # events read per query when folding
 
 
 class Checkpointer:
@@ -54,9 +54,7 @@ class Checkpointer:
         self.every = timedelta(minutes=settings.checkpoint_every_minutes)
         self._loaded = False
         self._latest: SignedCheckpoint | None = None
-        self._frontier = MerkleFrontier()
-        self._balances = RunningCommitment()  # written again only where balances moved
-        self._position = 0  # the log position of the last event folded
+        self._start_from_zero()
 
     @property
     def latest(self) -> SignedCheckpoint | None:
@@ -100,31 +98,34 @@ class Checkpointer:
     def _catch_up(self) -> None:
         if not self._loaded:
             self._load()
-        recorder = self.app.recorder
-        while page := recorder.select_notifications(
-            self._position, PAGE_SIZE, inclusive_of_start=False
-        ):
-            self._fold(page)
-            if len(page) < PAGE_SIZE:
-                return
+        self._fold(last_notification_id(self.app.recorder))
 
     def _load(self) -> None:
         """Rebuild the frontier and balances up to the latest stored checkpoint, and check
         that the log still gives it."""
-        self._frontier, self._balances, self._position = MerkleFrontier(), RunningCommitment(), 0
+        self._start_from_zero()
         latest = self.store.latest()
         if latest is not None:
             assert latest.position is not None
-            self._fold(notifications(self.app.recorder, latest.position))
+            self._fold(latest.position)
             self._check(latest)
         self._latest, self._loaded = latest, True
 
-    def _fold(self, page: Iterable[Notification]) -> None:
-        mapper = self.app.mapper
-        for notification in page:
-            self._frontier.append(notification_leaf_hash(notification))
-            self._balances.apply(postings(mapper.to_domain_event(notification)))
-            self._position = notification.id
+    def _start_from_zero(self) -> None:
+        self._frontier = MerkleFrontier()
+        self._balances = RunningCommitment()  # written again only where balances moved
+        # The lean audit pass, folding into the running commitment.
+        self._replay = AuditReplay(
+            self.app.mapper, self._frontier, self._balances, RunningCommitment.move
+        )
+        self._position = 0  # the log position of the last event folded
+
+    def _fold(self, stop: int) -> None:
+        """Hash and fold the events after the last one folded, up to position `stop`."""
+        pages = stored_rows(self.app.recorder, stop, PAGE_SIZE, start=self._position)
+        for rows, ids in pages:
+            self._replay.feed(rows, ids)
+            self._position = rows[-1][0]
 
     def _check(self, latest: SignedCheckpoint) -> None:
         stored = latest.checkpoint
