@@ -24,7 +24,12 @@ import json
 from bisect import bisect_right, insort
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-CHUNK = 1024  # names a chunk of `RunningCommitment` holds, up to twice that before it splits
+# Names a chunk of `RunningCommitment` holds, up to twice that before it splits. Small:
+# names are spread at random (account ids), so the moves between two checkpoints touch
+# most chunks unless chunks are many. Measured on 720,000 accounts, 10,000 random moves
+# between digests: 0.21-0.25 s a digest at 16, 0.4-0.5 s at 64, 0.73-0.80 s at 1,024 (a
+# full `balances_commitment` takes 1.2-1.5 s); the first digest writes all (1.5-2.3 s).
+CHUNK = 16
 
 
 def balances_commitment(balances: Mapping[str, int], chunk: int = 10_000) -> str:
