@@ -168,6 +168,25 @@ def postgres_rows(
         cursor = rows[-1][0]
 
 
+def leaf_hashes(rows: Sequence[Row], ids: bytes) -> list[bytes]:
+    """The Merkle leaf hashes of a page of rows (`stored_rows`), nothing decoded: the same
+    bytes as `ledger.audit_log.event_leaf_hash` (tests/integration/test_audit_replay.py)."""
+    if len(ids) != 16 * len(rows):
+        raise ValueError(f"{len(rows)} rows but {len(ids)} bytes of originator ids")
+    pack, head, length, topics = _FIXED.pack, _LEAF_HEAD, _LENGTH.pack, dict[str, bytes]()
+    leaves = []
+    for at, (nid, _, version, topic, state) in enumerate(rows):
+        entry_topic = topics.get(topic)
+        if entry_topic is None:
+            encoded = topic.encode("utf-8")
+            entry_topic = topics[topic] = length(len(encoded)) + encoded
+        fixed = pack(nid, 16, ids[16 * at : 16 * at + 16], 8, version)
+        leaves.append(
+            sha256(b"".join((head, fixed, entry_topic, length(len(state)), state))).digest()
+        )
+    return leaves
+
+
 # The pass -------------------------------------------------------------------------------
 
 

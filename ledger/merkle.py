@@ -257,10 +257,14 @@ class MerkleLog:
         while start < end:
             height = (end - start).bit_length() - 1
             assert start % (1 << height) == 0, "only ranges of the RFC's recursion"
-            offset = (start >> height) * HASH_SIZE
-            perfect_roots.append(bytes(self._levels[height][offset : offset + HASH_SIZE]))
+            perfect_roots.append(self._node(height, start >> height))
             start += 1 << height
         return _fold(perfect_roots)
+
+    def _node(self, height: int, index: int) -> bytes:
+        """The root of the `index`-th perfect subtree of 2**height leaves (a complete one)."""
+        offset = index * HASH_SIZE
+        return bytes(self._levels[height][offset : offset + HASH_SIZE])
 
 
 def verify_inclusion(

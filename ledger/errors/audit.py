@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ledger.errors.base import Conflict, InvalidInput, NotFound, StoreUnavailable
+from ledger.errors.base import Conflict, InvalidInput, NotFound
 
 
 # Audit proofs (`ledger.merkle`).
@@ -77,13 +77,6 @@ class CheckpointMismatch(Conflict):
 
     code = "checkpoint_mismatch"
     title = "The log does not match a stored checkpoint"
-
-
-class ProofsUnavailable(StoreUnavailable):
-    """A proof would need a Merkle tree larger than the process keeps in memory."""
-
-    code = "proofs_unavailable"
-    title = "Proofs over a log this large are not served"
 
 
 # Audit: reports of the programme (`projections.report`, `projections.report_check`).

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import create_engine, text
 
 from api.audit_cli import export_jsonl, verify_export
 from ledger.audit_log import log_checkpoint
@@ -25,13 +26,13 @@ from ledger.errors import (
     ExportMismatch,
     InvalidCheckpointSignature,
     InvalidTreeSize,
-    ProofsUnavailable,
 )
 from ledger.merkle import leaf_hash
 from ledger.proofs import SignedCheckpoint, check_proof
 from ledger.settings import Settings
 from ledger.vouchers import VoucherLedger
 from projections import checkpointer as checkpointer_module
+from projections import log_proofs
 from projections.checkpoint_store import CheckpointStore
 from projections.checkpointer import Checkpointer
 from projections.engine import create_read_engine
@@ -218,7 +219,10 @@ def test_a_checkpoint_kept_meanwhile_by_another_process_is_taken_up(books):
 # Proofs ---------------------------------------------------------------------------------
 
 
-def test_proofs_against_every_kept_checkpoint_check_offline(books):
+@pytest.mark.parametrize("block_height", [10, 1])  # one partial block; blocks of 2 events
+def test_proofs_against_every_kept_checkpoint_check_offline(books, block_height, monkeypatch):
+    monkeypatch.setattr(log_proofs, "BLOCK_HEIGHT", block_height)
+    monkeypatch.setattr(log_proofs, "BLOCK", 1 << block_height)
     proofs = LogProofs(books.app, books.store)
     with pytest.raises(CheckpointNotFound):
         proofs.inclusion(1)
@@ -245,8 +249,22 @@ def test_proofs_against_every_kept_checkpoint_check_offline(books):
         proofs.consistency(sizes[1], sizes[0])
     with pytest.raises(CheckpointNotFound):
         proofs.consistency(1, sizes[-1])
-    with pytest.raises(ProofsUnavailable):
-        LogProofs(books.app, books.store, max_leaves=sizes[0]).inclusion(positions[0])
+    # Proofs read back the events of the blocks they need; a rewritten one is refused.
+    rewrite_state(books.settings, positions[1])
+    fresh = LogProofs(books.app, books.store)
+    with pytest.raises(CheckpointMismatch):
+        fresh.inclusion(positions[1], sizes[-1])
+
+
+def rewrite_state(settings: Settings, position: int) -> None:
+    """Overwrite one stored event's state, as someone rewriting the log under us would."""
+    url = settings.store.sqlalchemy_url()
+    column = "rowid" if url.startswith("sqlite") else "notification_id"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        statement = text(f"UPDATE ledger_events SET state = :s WHERE {column} = :p")
+        assert conn.execute(statement, {"s": b"\x80", "p": position}).rowcount == 1
+    engine.dispose()
 
 
 # An export cut at a checkpoint boundary -------------------------------------------------

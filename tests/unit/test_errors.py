@@ -139,7 +139,6 @@ STABLE_CODES = {
     "CheckpointNotExtending": "checkpoint_not_extending",
     "CheckpointAlreadyCosigned": "checkpoint_already_cosigned",
     "CheckpointMismatch": "checkpoint_mismatch",
-    "ProofsUnavailable": "proofs_unavailable",
     "CheckpointNotKept": "checkpoint_not_kept",
 }
 
