@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgpack
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -122,6 +123,40 @@ def test_a_flipped_byte_with_its_leaf_hash_recomputed_is_caught_by_the_checkpoin
     refused = export.refused_at(lines)
     next_checkpoint = min(c for c in export.checkpoint_lines() if c > n)
     assert refused.details["line"] in (n, next_checkpoint)  # undecodable, or a new root
+
+
+def with_state(line: dict, state: bytes) -> None:
+    """Give an event line another state, and the leaf hash that goes with it."""
+    line["state"] = base64.b64encode(state).decode()
+    leaf = event_leaf_hash(
+        line["notification_id"],
+        uuid.UUID(line["originator_id"]),
+        line["originator_version"],
+        line["topic"],
+        state,
+    )
+    line["leaf_hash"] = leaf.hex()
+
+
+def test_a_state_that_does_not_decode_is_caught_at_its_line(export):
+    lines = copy(export.lines)
+    n = export.event_lines()[7]
+    with_state(lines[n - 1], b"\xc1")  # a byte msgpack never uses
+    refused = export.refused_at(lines)
+    assert refused.details == {"line": n, "reason": "undecodable_state"}
+
+
+def test_a_money_event_whose_amount_is_not_cents_is_caught_at_its_line(export):
+    """It decodes, but the chart cannot post it: a bad line, not a crash of the verifier."""
+    lines = copy(export.lines)
+    n = next(
+        n for n in export.event_lines() if lines[n - 1]["topic"].endswith("Territory.Registered")
+    )
+    fields = msgpack.unpackb(base64.b64decode(lines[n - 1]["state"]), raw=False)
+    fields["budget_cents"] = "lots"
+    with_state(lines[n - 1], msgpack.packb(fields, use_bin_type=True))
+    refused = export.refused_at(lines)
+    assert refused.details == {"line": n, "reason": "undecodable_state"}
 
 
 def test_a_deleted_event_line_is_caught_at_the_next_checkpoint(export):
