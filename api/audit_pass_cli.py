@@ -61,7 +61,7 @@ def cmd_audit_pass(settings: Settings, args: argparse.Namespace) -> int:
                 kept = log.store.by_size(found.size)
             except CheckpointNotFound:
                 kept = None
-    print(json.dumps(summary(found, stop, seconds, args.processes, kept), sort_keys=True))
+    print(json.dumps(summary(found, stop, seconds, kept), sort_keys=True))
     if kept is not None:
         confirm(found, kept)
         print(f"confirmed: the signed checkpoint of size {found.size}", file=sys.stderr)
@@ -69,14 +69,14 @@ def cmd_audit_pass(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def summary(
-    found: AuditResult, stop: int, seconds: float, processes: int, kept: SignedCheckpoint | None
+    found: AuditResult, stop: int, seconds: float, kept: SignedCheckpoint | None
 ) -> dict[str, Any]:
     return {
         "position": stop,
         "log_size": found.size,
         "root": found.root.hex(),
         "balances_sha256": found.balances_sha256,
-        "processes": processes,
+        "processes": found.processes,  # 1 for a log too short to be worth a second one
         "seconds": round(seconds, 3),
         "events_per_second": round(found.size / seconds) if seconds > 0 else None,
         "signed_checkpoint": kept.checkpoint.log_size if kept is not None else None,

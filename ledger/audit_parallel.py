@@ -37,7 +37,7 @@ import gc
 import multiprocessing
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
 from itertools import islice
@@ -76,6 +76,8 @@ class AuditResult:
     size: int
     root: bytes
     balances_sha256: str
+    # How many processes did it: 1 when the log was too short or the store not shareable.
+    processes: int = field(default=1, compare=False)
 
 
 def audit_pass(
@@ -297,7 +299,7 @@ def _two_halves(
         digest.update(b"}")
         trace("accounts from the split key hashed")
         child.join()
-        return AuditResult(half + theirs, replay.root(), digest.hexdigest())
+        return AuditResult(half + theirs, replay.root(), digest.hexdigest(), processes=2)
     finally:
         here.close()
         if child.is_alive():

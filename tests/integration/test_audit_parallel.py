@@ -76,7 +76,7 @@ def test_two_processes_give_the_tree_and_balances_of_one_and_of_the_reference(le
         expected = reference(app, stop)
         result, heard = on_two(app, stop, height, page)
         assert any("second half" in line for line in heard), heard  # two processes ran
-        assert result == expected
+        assert result == expected and result.processes == 2
         assert audit_pass(app.recorder, app.mapper, stop, processes=1) == expected
     # The checkpoint reports carry: the production path's, field for field.
     moment = datetime(2028, 1, 1, tzinfo=UTC)
@@ -85,7 +85,7 @@ def test_two_processes_give_the_tree_and_balances_of_one_and_of_the_reference(le
         assert found == log_checkpoint(app.recorder, app.mapper, head, moment)
     # Too short a log for the blocks asked: one process, the same answer, nothing forked.
     result, heard = on_two(app, 40, 4)
-    assert heard == [] and result == reference(app, 40)
+    assert heard == [] and result == reference(app, 40) and result.processes == 1
     assert multiprocessing.active_children() == []
 
 

@@ -107,6 +107,7 @@ def test_the_audit_pass_confirms_the_latest_signed_checkpoint_from_the_log(tirel
     found = json.loads(out)
     assert code == 0 and "confirmed: the signed checkpoint of size 5" in err
     assert (found["position"], found["log_size"], found["signed_checkpoint"]) == (5, 5, 5)
+    assert found["processes"] == 1  # five events: not worth a second process
     assert (found["root"], found["balances_sha256"]) == (signed["root"], signed["balances_sha256"])
 
     code, out, err = tirelire("audit", "pass", "--position", "10", "--processes", "1", "--quiet")
