@@ -322,26 +322,41 @@ def _decoder(mapper: Mapper) -> Decode:
 # overflows, so the lean decoding refuses them too.
 _MIN_US = (datetime.min.replace(tzinfo=UTC) - EPOCH) // ONE_MICROSECOND
 _MAX_US = (datetime.max.replace(tzinfo=UTC) - EPOCH) // ONE_MICROSECOND
+# The 8-byte ranges of those instants (bytes of one length compare as unsigned numbers):
+# 1970 and after, then before 1970 (negative, so with the top bit set).
+_AFTER_1970 = (_MICROS.pack(0), _MICROS.pack(_MAX_US))
+_BEFORE_1970 = (_MICROS.pack(_MIN_US), _MICROS.pack(-1))
 
 
 def _lean_decoder(mapper: Mapper) -> Decode | None:
     """The transcoder's decoding, refusing exactly what it refuses, but leaving the two
-    commonest extension types cheap: a UUID as its 16 bytes, a UTC datetime as its
-    microseconds. Postings read neither (a UUID field they name goes through
-    `ledger.accounts._text`, which takes the 16 bytes as well as a `UUID`).
+    commonest extension types cheap: a UUID as its 16 bytes, a UTC datetime as its 8 bytes
+    (checked to be an instant the transcoder can read). Postings read neither (a UUID
+    field they name goes through `ledger.accounts._text`, which takes the 16 bytes as well
+    as a `UUID`).
     None when the mapper is not the ledger's plain msgpack one."""
     transcoder = mapper.transcoder
     if not isinstance(transcoder, MsgpackTranscoder) or mapper.cipher or mapper.compressor:
         return None
-    other, unpack, unpackb = transcoder._ext_hook, _MICROS.unpack, msgpack.unpackb
+    other, unpackb = transcoder._ext_hook, msgpack.unpackb
 
-    def ext_hook(code: int, data: bytes) -> Any:
-        if code == EXT_UTC_DATETIME:
-            (micros,) = unpack(data)  # 8 bytes, or struct.error as in the transcoder
-            if _MIN_US <= micros <= _MAX_US:
-                return micros
+    def ext_hook(  # called for most fields of most events: constants bound as locals
+        code: int,
+        data: bytes,
+        datetime_code: int = EXT_UTC_DATETIME,
+        uuid_code: int = EXT_UUID,
+        late: tuple[bytes, bytes] = _AFTER_1970,
+        early: tuple[bytes, bytes] = _BEFORE_1970,
+    ) -> Any:
+        if code == datetime_code:
+            # The microseconds as the transcoder reads them: 8 bytes, big-endian, signed. Of
+            # one sign, such bytes order as their numbers do: a range check without unpacking.
+            if len(data) != 8:
+                raise struct.error("unpack requires a buffer of 8 bytes")
+            if late[0] <= data <= late[1] or early[0] <= data <= early[1]:
+                return data
             raise OverflowError("date value out of range")
-        if code == EXT_UUID:
+        if code == uuid_code:
             if len(data) == 16:
                 return data
             raise ValueError("bytes is not a 16-char string")

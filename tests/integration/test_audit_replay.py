@@ -90,6 +90,7 @@ def _state(value: object) -> bytes:
     [
         msgpack.ExtType(EXT_UUID, b"\x01" * 15),  # a UUID of 15 bytes
         msgpack.ExtType(EXT_UTC_DATETIME, b"\x00" * 7),  # a datetime of 7 bytes
+        msgpack.ExtType(EXT_UTC_DATETIME, b"\x00" * 9),  # ... and of 9
         msgpack.ExtType(EXT_UTC_DATETIME, (2**62).to_bytes(8, "big")),  # beyond year 9999
         msgpack.ExtType(EXT_UTC_DATETIME, (-(2**62)).to_bytes(8, "big", signed=True)),
         msgpack.ExtType(42, b"?"),  # an unknown extension
