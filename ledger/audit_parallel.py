@@ -51,7 +51,6 @@ from ledger.audit_replay import (
     PAGE_SIZE,
     AuditReplay,
     Page,
-    audit_log,
     is_postgres,
     postgres_rows,
     sqlite_rows,
@@ -65,6 +64,7 @@ BLOCK_HEIGHT = 14  # the second half starts at a multiple of 2**14 events
 MIN_BLOCKS = 4  # below so many blocks, starting a second process costs more than it saves
 SWAP_CHUNK = 20_000  # accounts a message when the processes swap ranges
 SAMPLE_EVERY = 64  # one account name in so many goes into the sample the split key is from
+PROGRESS_EVERY = 200_000  # events folded between two progress lines of the trace
 POLL_SECONDS = 0.5  # how often a wait for the second process checks that it is still alive
 Trace = Callable[[str], None]
 
@@ -99,7 +99,8 @@ def audit_pass(
     store = _Store.of(recorder) if processes == 2 else None
     cut = store.cut(stop, 1 << block_height) if store is not None else None
     if store is None or cut is None:
-        replay = audit_log(recorder, mapper, stop, page_size)
+        replay = AuditReplay(mapper)
+        _fold(replay, stored_rows(recorder, stop, page_size), "events", trace or _silent)
         return AuditResult(replay.size, replay.root(), balances_commitment(replay.balances))
     halves = _Halves(store, cut[0], cut[1], stop, page_size, block_height)
     with _no_collection():
@@ -270,8 +271,8 @@ def _two_halves(
     there.close()
     try:
         replay = AuditReplay(mapper)
-        for rows, ids in stored_rows(recorder, halves.last_id, halves.page_size):
-            replay.feed(rows, ids)
+        pages = stored_rows(recorder, halves.last_id, halves.page_size)
+        _fold(replay, pages, f"of the first half's {halves.half:,} events", trace)
         half = halves.half
         if replay.size != half:
             raise RuntimeError(f"the first half of the log read {replay.size} events, not {half}")
@@ -392,6 +393,14 @@ def _send_chunk(conn: Any, balances: dict[str, int], keys: list[str]) -> bool:
 def _median(sample: list[str]) -> str:
     sample.sort()
     return sample[len(sample) // 2] if sample else ""
+
+
+def _fold(replay: AuditReplay, pages: Iterator[Page], what: str, trace: Trace) -> None:
+    """Feed the pages, telling `trace` every `PROGRESS_EVERY` events how far it got."""
+    for rows, ids in pages:
+        replay.feed(rows, ids)
+        if replay.size % PROGRESS_EVERY < len(rows):
+            trace(f"{replay.size:,} {what} folded")
 
 
 def _silent(_: str) -> None:

@@ -164,3 +164,16 @@ def test_an_in_memory_store_is_audited_in_one_process(memory_settings):
             audit_pass(app.recorder, app.mapper, head, processes=3)
     finally:
         app.close()
+
+
+def test_the_trace_tells_how_far_the_folding_got(ledger_app, monkeypatch):
+    app = ledger_app
+    record_year(app)
+    head = last_notification_id(app.recorder)
+    monkeypatch.setattr("ledger.audit_parallel.PROGRESS_EVERY", 50)
+    _, heard = on_two(app, head, 3, page_size=20)
+    progress = [line for line in heard if "of the first half's" in line]
+    assert progress and progress[0].startswith("60 of the first half's")  # 3 pages of 20
+    heard.clear()
+    audit_pass(app.recorder, app.mapper, head, processes=1, page_size=20, trace=heard.append)
+    assert heard and all(line.endswith(" events folded") for line in heard)
