@@ -152,13 +152,16 @@ class MerkleLog:
     bytearray of 32-byte hashes (level 0 is the leaves): about 64 bytes per leaf in all.
     Any range the proofs need is a few of these subtrees folded together, so the root of
     any past size and any proof cost O(log n) lookups and at most O(log² n) hashes.
+    `keep_from` > 0 keeps only the levels from that height up (`ledger.merkle_blocks`,
+    which finds the shorter subtrees again when it needs them).
     """
 
-    __slots__ = ("_levels", "_roots", "_size")
+    __slots__ = ("_keep_from", "_levels", "_roots", "_size")
 
-    def __init__(self) -> None:
+    def __init__(self, keep_from: int = 0) -> None:
         self._size = 0
-        self._levels: list[bytearray] = [bytearray()]
+        self._keep_from = keep_from
+        self._levels: list[bytearray] = [bytearray() for _ in range(keep_from + 1)]
         self._roots: list[bytes] = []  # the frontier, as in `MerkleFrontier`
 
     @property
@@ -174,9 +177,11 @@ class MerkleLog:
         levels = self._levels
         roots = self._roots
         size = self._size
+        keep = self._keep_from
         for leaf in leaves:
             assert len(leaf) == HASH_SIZE, "append the leaf hash of an entry, not the entry"
-            levels[0] += leaf
+            if keep == 0:
+                levels[0] += leaf
             node = leaf
             carry = size
             height = 0
@@ -186,7 +191,8 @@ class MerkleLog:
                 height += 1
                 if height == len(levels):
                     levels.append(bytearray())
-                levels[height] += node
+                if height >= keep:
+                    levels[height] += node
             roots.append(node)
             size += 1
         self._size = size

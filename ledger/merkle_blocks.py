@@ -16,49 +16,26 @@ log changed under the tree and `CheckpointMismatch` says so, rather than a wrong
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from hashlib import sha256
+from collections.abc import Callable, Sequence
 
 from ledger.errors import CheckpointMismatch
-from ledger.merkle import HASH_SIZE, MerkleLog
+from ledger.merkle import MerkleLog
 
-_NODE_PREFIX = b"\x01"
 CACHED_BLOCKS = 8  # blocks of leaves kept after being read back
 
 Leaves = Callable[[int, int], Sequence[bytes]]  # the leaf hashes of leaves [start, end)
 
 
 class BlockMerkleLog(MerkleLog):
-    __slots__ = ("_block_height", "_blocks", "_read")
+    __slots__ = ("_blocks", "_read")
 
     def __init__(self, leaves: Leaves, block_height: int = 10) -> None:
-        super().__init__()
-        self._read, self._block_height = leaves, block_height
-        self._levels = [bytearray() for _ in range(block_height + 1)]  # below: kept empty
+        super().__init__(keep_from=block_height)  # the shorter levels stay empty
+        self._read = leaves
         self._blocks: OrderedDict[tuple[int, int], MerkleLog] = OrderedDict()
 
-    def extend(self, leaves: Iterable[bytes]) -> None:
-        """Add the leaf hashes of the next entries; keep the subtrees of a block or taller."""
-        levels, roots, size, keep = self._levels, self._roots, self._size, self._block_height
-        for leaf in leaves:
-            assert len(leaf) == HASH_SIZE, "append the leaf hash of an entry, not the entry"
-            if keep == 0:
-                levels[0] += leaf
-            node, carry, height = leaf, size, 0
-            while carry & 1:
-                node = sha256(_NODE_PREFIX + roots.pop() + node).digest()
-                carry >>= 1
-                height += 1
-                if height >= keep:
-                    if height == len(levels):
-                        levels.append(bytearray())
-                    levels[height] += node
-            roots.append(node)
-            size += 1
-        self._size = size
-
     def _node(self, height: int, index: int) -> bytes:
-        keep = self._block_height
+        keep = self._keep_from
         if height >= keep:
             return super()._node(height, index)
         block = (index << height) >> keep
@@ -66,7 +43,7 @@ class BlockMerkleLog(MerkleLog):
 
     def _block(self, block: int) -> MerkleLog:
         """The full tree of one block's leaves, read back (the last block: as far as it goes)."""
-        keep = self._block_height
+        keep = self._keep_from
         start = block << keep
         end = min(start + (1 << keep), self._size)
         key = (block, end)
@@ -83,7 +60,7 @@ class BlockMerkleLog(MerkleLog):
         return tree
 
     def _check(self, tree: MerkleLog, block: int, start: int, end: int) -> None:
-        keep = self._block_height
+        keep = self._keep_from
         if end - start == 1 << keep:  # complete: its root is kept
             same = tree.size == end - start and tree.root() == super()._node(keep, block)
         else:  # the last block: its perfect subtrees end the frontier
