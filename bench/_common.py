@@ -18,6 +18,7 @@ import pstats
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -258,3 +259,42 @@ def report_profile(profile: cProfile.Profile, path: Path | None, title: str, top
     out.write("--- ledger/ and bench/ functions, by cumulative time ---\n")
     stats.sort_stats("cumulative").print_stats(r"(ledger|bench)/", top)
     return out.getvalue()
+
+
+# The memory of a process and its children -----------------------------------------------
+
+
+def watch_memory(process: subprocess.Popen[str], timeout_s: float, every_s: float) -> float:
+    """Wait for a process; the peak of the proportional set size (PSS) of it and its
+    children together, sampled every `every_s` seconds from here (bench/audit.py). PSS
+    splits each shared page between the processes that share it, so a forked child that
+    still shares its parent's pages is not counted twice, as a sum of resident sizes
+    would count it."""
+    peak, deadline = 0.0, time.monotonic() + timeout_s
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"a phase ran over {timeout_s} s")
+        peak = max(peak, sum(pss_mb(pid) for pid in [process.pid, *children(process.pid)]))
+        time.sleep(every_s)
+    return peak
+
+
+def pss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # it has just ended
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listed:
+                found += [int(child) for child in listed.read().split()]
+    return found

@@ -35,7 +35,6 @@ Target for the audit pass: 150,000 events/s or more, with a peak of at most 300 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import json
 import os
@@ -249,7 +248,7 @@ def spawn(phase: str, args: argparse.Namespace, stop: int, export: Path) -> dict
         command += ["--profile-out", str(args.profile)]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
-        peak_pss = watch_memory(process)
+        peak_pss = bench_module("_common").watch_memory(process, PHASE_TIMEOUT_S, PSS_EVERY_S)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -258,41 +257,6 @@ def spawn(phase: str, args: argparse.Namespace, stop: int, export: Path) -> dict
     if stderr.strip():
         print(stderr, file=sys.stderr)
     return {**json.loads(stdout.strip().splitlines()[-1]), "pss_mb": peak_pss}
-
-
-def watch_memory(process: subprocess.Popen[str]) -> float:
-    """Wait for the phase's process; the peak of the proportional set size (PSS) of it and
-    its children together, sampled every `PSS_EVERY_S` from here. PSS splits each shared
-    page between the processes that share it, so a forked child that still shares its
-    parent's pages is not counted twice, as a sum of resident sizes would count it."""
-    peak, deadline = 0.0, time.monotonic() + PHASE_TIMEOUT_S
-    while process.poll() is None:
-        if time.monotonic() > deadline:
-            process.kill()
-            raise SystemExit(f"a phase ran over {PHASE_TIMEOUT_S} s")
-        peak = max(peak, sum(pss_mb(pid) for pid in [process.pid, *children(process.pid)]))
-        time.sleep(PSS_EVERY_S)
-    return peak
-
-
-def pss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:  # it has just ended
-        pass
-    return 0.0
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as listed:
-                found += [int(child) for child in listed.read().split()]
-    return found
 
 
 # The log ------------------------------------------------------------------------------
