@@ -68,7 +68,7 @@ from ledger.audit_log import (
     notification_leaf_hash,
     notifications,
 )
-from ledger.checkpoints import FIELDS, Checkpoint, cosign, issued_at
+from ledger.checkpoints import FIELDS, Checkpoint, checkpoint_of, cosign
 from ledger.commitment import RunningCommitment
 from ledger.errors import (
     ExportMismatch,
@@ -165,7 +165,7 @@ def export_jsonl(
     tree, balances = MerkleFrontier(), RunningCommitment()
 
     def write_checkpoint() -> None:
-        checkpoint = Checkpoint(tree.size, tree.root().hex(), balances.digest(), issued_at(now))
+        checkpoint = checkpoint_of(tree.size, tree.root(), balances.digest(), now)
         out.write(_dumps(checkpoint_line(checkpoint, key)))
 
     with tqdm(total=stop, unit="id", file=sys.stderr, disable=not progress) as bar:

@@ -56,7 +56,7 @@ from ledger.audit_replay import (
     sqlite_rows,
     stored_rows,
 )
-from ledger.checkpoints import Checkpoint, issued_at
+from ledger.checkpoints import Checkpoint, checkpoint_of
 from ledger.commitment import balances_commitment, commitment_pieces, sorted_accounts
 from ledger.merkle import MerkleFrontier
 
@@ -118,7 +118,7 @@ def audit_checkpoint(
     """The (unsigned) checkpoint of the log up to id `stop`, as `audit_log.log_checkpoint`
     makes it, from the audit pass. One process by default: a server forks nothing."""
     found = audit_pass(recorder, mapper, stop, processes=processes)
-    return Checkpoint(found.size, found.root.hex(), found.balances_sha256, issued_at(moment))
+    return checkpoint_of(found.size, found.root, found.balances_sha256, moment)
 
 
 # Where the events are, for a process of its own ----------------------------------------

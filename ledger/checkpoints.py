@@ -101,7 +101,12 @@ def balances_commitment(balances: Mapping[str, int]) -> str:
 def make_checkpoint(
     log_size: int, root: bytes, balances: Mapping[str, int], moment: datetime
 ) -> Checkpoint:
-    return Checkpoint(log_size, root.hex(), balances_commitment(balances), issued_at(moment))
+    return checkpoint_of(log_size, root, balances_commitment(balances), moment)
+
+
+def checkpoint_of(log_size: int, root: bytes, balances_sha256: str, moment: datetime) -> Checkpoint:
+    """A checkpoint of balances committed to already (`ledger.commitment`)."""
+    return Checkpoint(log_size, root.hex(), balances_sha256, issued_at(moment))
 
 
 def sign(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> bytes:

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.application import LedgerApplication
 from ledger.audit_log import last_notification_id
 from ledger.audit_replay import AuditReplay, stored_rows
-from ledger.checkpoints import TIME_FORMAT, Checkpoint, issued_at, sign
+from ledger.checkpoints import TIME_FORMAT, checkpoint_of, sign
 from ledger.commitment import RunningCommitment
 from ledger.errors import CheckpointMismatch, CheckpointNotExtending
 from ledger.merkle import MerkleFrontier
@@ -80,8 +80,8 @@ class Checkpointer:
         self._catch_up()
         if self.pending() == 0:
             return None
-        size, root = self._frontier.size, self._frontier.root().hex()
-        checkpoint = Checkpoint(size, root, self._balances.digest(), issued_at(now))
+        frontier = self._frontier
+        checkpoint = checkpoint_of(frontier.size, frontier.root(), self._balances.digest(), now)
         signed = SignedCheckpoint(checkpoint, self._position, sign(checkpoint, self.key))
         try:
             self.store.add(signed)
